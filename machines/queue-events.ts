@@ -1,0 +1,34 @@
+// The facts of a session's queue stream (`queue-<sessionId>`).
+
+export interface QueueConfig {
+  /** Sends in flight at once for this session. */
+  concurrency: number
+  maxAttempts: number
+  backoffBaseMs: number
+  backoffMaxMs: number
+  /** How long the queue rests after WhatsApp rate-limits a send. */
+  rateLimitCooldownMs: number
+  /** Minimum gap between two sends of this session (pacing). */
+  sendIntervalMs: number
+  /** What happens to a job found `active` when the process starts again. */
+  onInterrupted: 'retry' | 'fail'
+}
+
+export type QueueConfigured = { type: 'QueueConfigured'; changes: Partial<QueueConfig>; at: string }
+export type QueuePaused = { type: 'QueuePaused'; at: string }
+export type QueueResumed = { type: 'QueueResumed'; at: string }
+/** Waiting and delayed jobs were cancelled (each in its own stream); active ones finish. */
+export type QueueCleared = { type: 'QueueCleared'; cancelled: number; at: string }
+export type QueueCooldownStarted = { type: 'QueueCooldownStarted'; reason: string; at: string }
+/** The persisted cooldown timer fired. */
+export type QueueCooldownEnded = { type: 'QueueCooldownEnded'; timer: 'cooldown'; dueAt: string; at: string }
+
+export type QueueEvent =
+  | QueueConfigured
+  | QueuePaused
+  | QueueResumed
+  | QueueCleared
+  | QueueCooldownStarted
+  | QueueCooldownEnded
+
+export type QueueEventType = QueueEvent['type']

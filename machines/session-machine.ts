@@ -1,0 +1,281 @@
+// sessionMachine: one linked WhatsApp account, stopped → starting → qr → authenticating → ready, with
+// keepalive, timeouts, restarts with capped backoff, logout and reset.
+import { assign, setup } from 'xstate'
+import { backoffDelay, msOf } from './backoff.ts'
+import type { SessionConfig, SessionError, SessionEvent } from './session-events.ts'
+
+/** Bumped whenever a change would fold old events differently; stored in every event's metadata. */
+export const SESSION_MACHINE_VERSION = 1
+
+export const defaultSessionConfig: SessionConfig = {
+  keepaliveMs: 30_000,
+  probeTimeoutMs: 10_000,
+  qrTimeoutMs: 300_000,
+  authTimeoutMs: 120_000,
+  startTimeoutMs: 120_000,
+  restartBaseMs: 2_000,
+  restartMaxMs: 300_000,
+  maxRestarts: 10,
+}
+
+export interface SessionContext {
+  sessionId: string
+  config: SessionConfig
+  /** Failures since the session was last ready (or started by an operator). */
+  consecutiveFailures: number
+  /** Restarts over the session's life. */
+  restarts: number
+  restartDelayMs: number
+  lastError: SessionError | null
+  phoneNumber: string | null
+  qrCount: number
+  /** When the current state was entered (epoch ms). */
+  sinceMs: number
+  createdAtMs: number
+  updatedAtMs: number
+}
+
+export const initialSessionContext: SessionContext = {
+  sessionId: '',
+  config: defaultSessionConfig,
+  consecutiveFailures: 0,
+  restarts: 0,
+  restartDelayMs: 0,
+  lastError: null,
+  phoneNumber: null,
+  qrCount: 0,
+  sinceMs: 0,
+  createdAtMs: 0,
+  updatedAtMs: 0,
+}
+
+const atOf = (event: unknown): number | null => {
+  const at = (event as { at?: unknown }).at
+  return typeof at === 'string' ? msOf(at) : null
+}
+
+/** The failure an event reports; a fired timer's event is known by its delay name. */
+const failureOf = (event: SessionEvent): SessionError | null => {
+  switch ((event as { timer?: unknown }).timer) {
+    case 'qrTimeout':
+      return { code: 'QR_TIMEOUT', message: 'no one scanned the QR in time' }
+    case 'authTimeout':
+      return { code: 'AUTH_TIMEOUT', message: 'authentication did not finish in time' }
+    case 'startTimeout':
+      return { code: 'START_TIMEOUT', message: 'the engine did not start in time' }
+    case 'probeTimeout':
+      return { code: 'KEEPALIVE_TIMEOUT', message: 'the keepalive probe did not answer in time' }
+  }
+  switch (event.type) {
+    case 'SessionDisconnected':
+      return { code: 'DISCONNECTED', message: `disconnected: ${event.reason}` }
+    case 'SessionStartFailed':
+    case 'SessionProbeFailed':
+    case 'SessionAuthFailed':
+      return event.error
+    default:
+      return null
+  }
+}
+
+// Operator commands: accepted in every state once the session exists (stop only where it runs).
+const configure = {
+  SessionConfigured: { actions: ['applyConfig', 'touch'] },
+} as const
+const whileDown = {
+  ...configure,
+  SessionStartRequested: { target: '#session.starting', actions: 'resetFailures' },
+  SessionResetRequested: { target: '#session.starting', actions: ['resetFailures', 'resetEngine'] },
+} as const
+const whileLive = {
+  ...configure,
+  SessionStopRequested: { target: '#session.stopped', actions: 'stopEngine' },
+  SessionLogoutRequested: { target: '#session.logged_out', actions: 'logoutEngine' },
+  // Re-entering `starting` runs its startEngine after resetEngine: the runtime runs a session's effects
+  // one after another, so there is never a second engine for one session.
+  SessionResetRequested: {
+    target: '#session.starting',
+    reenter: true,
+    actions: ['resetFailures', 'resetEngine'],
+  },
+} as const
+
+export const sessionMachine = setup({
+  types: {} as { context: SessionContext; events: SessionEvent },
+  actions: {
+    // Effects, bound by src/runtime; a fold only records that they were asked for.
+    startEngine: () => {},
+    stopEngine: () => {},
+    resetEngine: () => {},
+    logoutEngine: () => {},
+    probeEngine: () => {},
+    discardAuth: () => {},
+    touch: assign({ updatedAtMs: ({ context, event }) => atOf(event) ?? context.updatedAtMs }),
+    markSince: assign({ sinceMs: ({ context, event }) => atOf(event) ?? context.sinceMs }),
+    recordFailure: assign({ lastError: ({ context, event }) => failureOf(event) ?? context.lastError }),
+    countFailure: assign({ consecutiveFailures: ({ context }) => context.consecutiveFailures + 1 }),
+    scheduleRestart: assign(({ context, event }) => {
+      const jitter = (event as { jitter?: unknown }).jitter
+      const delay = backoffDelay(
+        { baseMs: context.config.restartBaseMs, maxMs: context.config.restartMaxMs },
+        context.consecutiveFailures,
+        typeof jitter === 'number' ? jitter : 0.5,
+      )
+      return { restartDelayMs: delay, restarts: context.restarts + 1 }
+    }),
+    resetFailures: assign({ consecutiveFailures: 0 }),
+    applyConfig: assign({
+      config: ({ context, event }) =>
+        event.type === 'SessionConfigured' ? { ...context.config, ...event.config } : context.config,
+    }),
+  },
+  guards: {
+    isLogout: ({ event }) => event.type === 'SessionDisconnected' && event.reason === 'LOGOUT',
+    mayRestart: ({ context }) => context.consecutiveFailures < context.config.maxRestarts,
+  },
+  delays: {
+    qrTimeout: ({ context }) => context.config.qrTimeoutMs,
+    authTimeout: ({ context }) => context.config.authTimeoutMs,
+    startTimeout: ({ context }) => context.config.startTimeoutMs,
+    keepalive: ({ context }) => context.config.keepaliveMs,
+    probeTimeout: ({ context }) => context.config.probeTimeoutMs,
+    restartBackoff: ({ context }) => context.restartDelayMs,
+  },
+}).createMachine({
+  id: 'session',
+  initial: 'initial',
+  context: initialSessionContext,
+  states: {
+    initial: {
+      on: {
+        SessionCreated: {
+          target: 'stopped',
+          actions: assign(({ event }) => ({
+            ...initialSessionContext,
+            sessionId: event.sessionId,
+            config: { ...defaultSessionConfig, ...event.config },
+            createdAtMs: msOf(event.at),
+          })),
+        },
+      },
+    },
+    stopped: {
+      entry: ['markSince', 'touch'],
+      on: whileDown,
+    },
+    // Failures while a session is coming up count towards the cap on consecutive restarts.
+    starting: {
+      entry: ['markSince', 'touch', 'startEngine'],
+      after: { startTimeout: { target: 'timeout', actions: 'recordFailure' } },
+      on: {
+        ...whileLive,
+        SessionQrIssued: { target: 'qr', actions: assign({ qrCount: ({ context }) => context.qrCount + 1 }) },
+        SessionAuthenticated: 'authenticating',
+        SessionReady: { target: 'ready', actions: assign({ phoneNumber: ({ event }) => event.phoneNumber }) },
+        SessionStartFailed: '#session.failing',
+        SessionAuthFailed: { target: 'logged_out', actions: 'recordFailure' },
+        SessionDisconnected: [
+          { guard: 'isLogout', target: 'logged_out', actions: 'recordFailure' },
+          { target: '#session.failing' },
+        ],
+      },
+    },
+    qr: {
+      entry: ['markSince', 'touch'],
+      after: { qrTimeout: { target: 'stopped', actions: ['recordFailure', 'stopEngine'] } },
+      on: {
+        ...whileLive,
+        SessionQrIssued: {
+          // A fresh QR replaces the old one without restarting the scan timeout.
+          actions: [assign({ qrCount: ({ context }) => context.qrCount + 1 }), 'touch'],
+        },
+        SessionAuthenticated: 'authenticating',
+        SessionReady: { target: 'ready', actions: assign({ phoneNumber: ({ event }) => event.phoneNumber }) },
+        SessionAuthFailed: { target: 'logged_out', actions: 'recordFailure' },
+        SessionStartFailed: '#session.failing',
+        SessionDisconnected: [
+          { guard: 'isLogout', target: 'logged_out', actions: 'recordFailure' },
+          { target: '#session.failing' },
+        ],
+      },
+    },
+    authenticating: {
+      entry: ['markSince', 'touch'],
+      after: { authTimeout: { target: 'timeout', actions: 'recordFailure' } },
+      on: {
+        ...whileLive,
+        SessionReady: { target: 'ready', actions: assign({ phoneNumber: ({ event }) => event.phoneNumber }) },
+        SessionAuthFailed: { target: 'logged_out', actions: 'recordFailure' },
+        SessionDisconnected: [
+          { guard: 'isLogout', target: 'logged_out', actions: 'recordFailure' },
+          { target: '#session.failing' },
+        ],
+      },
+    },
+    ready: {
+      entry: ['markSince', 'touch', 'resetFailures', assign({ lastError: null })],
+      initial: 'idle',
+      states: {
+        idle: {
+          after: { keepalive: 'probing' },
+        },
+        probing: {
+          entry: ['touch', 'probeEngine'],
+          after: { probeTimeout: { target: '#session.timeout', actions: 'recordFailure' } },
+          on: {
+            SessionProbeSucceeded: { target: 'idle', actions: 'touch' },
+          },
+        },
+      },
+      on: {
+        ...whileLive,
+        SessionProbeFailed: { target: 'timeout', actions: 'recordFailure' },
+        SessionDisconnected: [
+          { guard: 'isLogout', target: 'logged_out', actions: 'recordFailure' },
+          { target: '#session.failing' },
+        ],
+      },
+    },
+    // The engine stopped answering: tear it down, then back off (SessionEngineStopped).
+    timeout: {
+      entry: ['markSince', 'touch', 'stopEngine'],
+      on: {
+        ...whileLive,
+        SessionEngineStopped: '#session.failing',
+      },
+    },
+    // Not a resting state: decides between another restart and giving up.
+    failing: {
+      entry: ['countFailure', 'recordFailure'],
+      always: [
+        { guard: 'mayRestart', target: 'restarting', actions: 'scheduleRestart' },
+        { target: 'failed' },
+      ],
+    },
+    restarting: {
+      entry: ['markSince', 'touch', 'stopEngine'],
+      after: { restartBackoff: 'starting' },
+      on: whileLive,
+    },
+    failed: {
+      entry: ['markSince', 'touch', 'stopEngine'],
+      on: { ...whileDown, SessionStopRequested: { target: 'stopped' } },
+    },
+    logged_out: {
+      entry: ['markSince', 'touch', 'stopEngine', 'discardAuth'],
+      on: { ...whileDown, SessionStopRequested: { target: 'stopped' } },
+    },
+  },
+})
+
+export type SessionMachine = typeof sessionMachine
+export type SessionState =
+  | 'stopped'
+  | 'starting'
+  | 'qr'
+  | 'authenticating'
+  | 'ready'
+  | 'timeout'
+  | 'restarting'
+  | 'logged_out'
+  | 'failed'

@@ -1,0 +1,87 @@
+-- Read models. All of them are caches of the event log: `kurir replay rebuild` drops and refills them,
+-- `kurir replay verify` rebuilds them aside and compares. They are written in the transaction that
+-- appends the events they reflect.
+
+-- The machine snapshot of every stream (state value and context), used to decide the next command
+-- without folding the whole stream again.
+CREATE TABLE stream_snapshots (
+  stream_id       TEXT PRIMARY KEY,
+  stream_type     TEXT    NOT NULL,
+  version         INTEGER NOT NULL,
+  machine_version INTEGER NOT NULL,
+  state           TEXT    NOT NULL CHECK (json_valid(state)),
+  context         TEXT    NOT NULL CHECK (json_valid(context)),
+  updated_at      TEXT    NOT NULL
+) WITHOUT ROWID;
+
+-- One row per message job.
+CREATE TABLE jobs (
+  id               TEXT PRIMARY KEY,
+  session_id       TEXT    NOT NULL,
+  status           TEXT    NOT NULL,
+  priority         TEXT    NOT NULL,
+  priority_rank    INTEGER NOT NULL,
+  chat_id          TEXT    NOT NULL,
+  body             TEXT    NOT NULL,
+  attempts         INTEGER NOT NULL,
+  max_attempts     INTEGER NOT NULL,
+  last_error       TEXT CHECK (last_error IS NULL OR json_valid(last_error)),
+  next_attempt_at  TEXT,
+  send_at          TEXT,
+  message_id       TEXT,
+  idempotency_key  TEXT,
+  duplicate_risk   INTEGER NOT NULL DEFAULT 0,
+  version          INTEGER NOT NULL,
+  created_at       TEXT    NOT NULL,
+  updated_at       TEXT    NOT NULL
+) WITHOUT ROWID;
+
+-- The dispatcher's order: by priority, then by age.
+CREATE INDEX jobs_due ON jobs (session_id, status, priority_rank, created_at, id);
+CREATE INDEX jobs_by_status ON jobs (status, updated_at);
+
+-- One row per linked WhatsApp account.
+CREATE TABLE sessions (
+  id                    TEXT PRIMARY KEY,
+  state                 TEXT    NOT NULL,
+  since                 TEXT    NOT NULL,
+  last_error            TEXT CHECK (last_error IS NULL OR json_valid(last_error)),
+  consecutive_failures  INTEGER NOT NULL,
+  restarts              INTEGER NOT NULL,
+  phone_number          TEXT,
+  version               INTEGER NOT NULL,
+  created_at            TEXT    NOT NULL,
+  updated_at            TEXT    NOT NULL
+) WITHOUT ROWID;
+
+-- One row per session's queue: its configuration, whether it is paused or cooling down, and the
+-- number of jobs in each status.
+CREATE TABLE queues (
+  session_id       TEXT PRIMARY KEY,
+  paused           INTEGER NOT NULL DEFAULT 0,
+  cooldown_until   TEXT,
+  config           TEXT    NOT NULL CHECK (json_valid(config)),
+  waiting          INTEGER NOT NULL DEFAULT 0,
+  active           INTEGER NOT NULL DEFAULT 0,
+  delayed          INTEGER NOT NULL DEFAULT 0,
+  completed        INTEGER NOT NULL DEFAULT 0,
+  failed           INTEGER NOT NULL DEFAULT 0,
+  cancelled        INTEGER NOT NULL DEFAULT 0,
+  version          INTEGER NOT NULL DEFAULT 0,
+  updated_at       TEXT
+) WITHOUT ROWID;
+
+-- Persisted timers: every delayed transition a machine has armed, as a due time. Written in the
+-- transaction of the event that armed it; the scheduler sleeps until the earliest.
+CREATE TABLE timers (
+  stream_id     TEXT    NOT NULL,
+  timer_id      TEXT    NOT NULL,
+  delay         TEXT    NOT NULL,
+  fact_type     TEXT    NOT NULL,
+  due_at        TEXT    NOT NULL,
+  due_ms        INTEGER NOT NULL,
+  armed_version INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, timer_id)
+) WITHOUT ROWID;
+
+CREATE INDEX timers_due ON timers (due_ms, stream_id, timer_id);

@@ -1,0 +1,60 @@
+// `kurir <command>`: serve, migrate, replay rebuild | verify | trace, events export.
+import { KurirError } from '../errors.ts'
+import { eventsCommand } from './events-command.ts'
+import { migrateCommand } from './migrate-command.ts'
+import { replayCommand } from './replay-command.ts'
+import { serveCommand } from './serve-command.ts'
+
+export interface Io {
+  out: (line: string) => void
+  err: (line: string) => void
+  env: NodeJS.ProcessEnv
+}
+
+const USAGE = `usage: kurir <command>
+
+  serve                                   run the gateway (the same as npm start)
+  migrate                                 apply pending migrations to DATA_DIR and exit
+  replay rebuild                          drop and rebuild every projection from the event log
+  replay verify                           rebuild aside and compare with the live projections
+  replay trace <streamId> [--inspect]     each event of a stream: state before → after, effects asked for
+  events export [--stream S] [--after N]  the log as NDJSON on stdout`
+
+const defaultIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+}
+
+/** Runs one command; resolves to the process exit code. */
+export const main = async (argv: string[], io: Io = defaultIo): Promise<number> => {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'serve':
+        return await serveCommand(rest, io)
+      case 'migrate':
+        return migrateCommand(rest, io)
+      case 'replay':
+        return await replayCommand(rest, io)
+      case 'events':
+        return await eventsCommand(rest, io)
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE)
+        return command === undefined ? 1 : 0
+      default:
+        io.err(`kurir: unknown command '${command}'\n\n${USAGE}`)
+        return 1
+    }
+  } catch (err) {
+    if (err instanceof KurirError) {
+      io.err(`kurir: ${err.message}`)
+      return 1
+    }
+    io.err(`kurir: ${(err as Error)?.stack ?? String(err)}`)
+    return 1
+  }
+}

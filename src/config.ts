@@ -1,0 +1,74 @@
+// Configuration from the environment, checked once at start; a bad value stops the start with its name.
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { ConfigError } from './errors.ts'
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  JWT_SECRET: z.string().optional(),
+  WA_ENGINE: z.enum(['wwebjs', 'simulator']).default('wwebjs'),
+  CHROME_PATH: z.string().optional(),
+  ADMIN_EMAIL: z.string().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+  DEFAULT_COUNTRY_CODE: z
+    .string()
+    .regex(/^\d{1,4}$/, 'digits only, such as 62')
+    .default('62'),
+  SQLITE_SYNCHRONOUS: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(['FULL', 'NORMAL']))
+    .default('FULL'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INSPECT: z.enum(['0', '1', '']).optional(),
+  NODE_ENV: z.string().optional(),
+})
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  dbFile: string
+  jwtSecret: string | undefined
+  engine: 'wwebjs' | 'simulator'
+  chromePath: string | undefined
+  adminEmail: string | undefined
+  adminPassword: string | undefined
+  defaultCountryCode: string
+  synchronous: 'FULL' | 'NORMAL'
+  logLevel: string
+  inspect: boolean
+  production: boolean
+}
+
+/**
+ * @example
+ * const config = loadConfig(process.env)
+ */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    throw new ConfigError(`invalid configuration: ${problems}`)
+  }
+  const e = parsed.data
+  const dataDir = resolve(e.DATA_DIR)
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    dbFile: resolve(dataDir, 'kurir.db'),
+    jwtSecret: e.JWT_SECRET,
+    engine: e.WA_ENGINE,
+    chromePath: e.CHROME_PATH,
+    adminEmail: e.ADMIN_EMAIL,
+    adminPassword: e.ADMIN_PASSWORD,
+    defaultCountryCode: e.DEFAULT_COUNTRY_CODE,
+    synchronous: e.SQLITE_SYNCHRONOUS,
+    logLevel: e.LOG_LEVEL,
+    inspect: e.INSPECT === '1',
+    production: e.NODE_ENV === 'production',
+  }
+}

@@ -1,0 +1,98 @@
+// The three kinds of stream and what Kurir knows of each: its machine, its facts, its timers.
+import { JOB_MACHINE_VERSION, jobMachine } from '../../machines/job-machine.ts'
+import { QUEUE_MACHINE_VERSION, queueMachine } from '../../machines/queue-machine.ts'
+import { SESSION_MACHINE_VERSION, sessionMachine } from '../../machines/session-machine.ts'
+import { ReplayError, ValidationError } from '../errors.ts'
+import { streamTypeOf } from '../eventlog/types.ts'
+import {
+  type EventSchemas,
+  jobEventSchemas,
+  queueEventSchemas,
+  sessionEventSchemas,
+} from './event-schemas.ts'
+import { createFolder, type Folder } from './fold.ts'
+
+export type StreamType = 'job' | 'session' | 'queue'
+
+export interface Aggregate {
+  streamType: StreamType
+  machineVersion: number
+  folder: Folder
+  /** For each delay the machine declares, the fact appended when its persisted timer fires. */
+  timerFacts: Record<string, string>
+  /** Every event type of this stream, schema version 1. */
+  schemas: EventSchemas
+}
+
+const aggregate = (
+  streamType: StreamType,
+  machine: Folder['machine'],
+  machineVersion: number,
+  timerFacts: Record<string, string>,
+  schemas: EventSchemas,
+): Aggregate => ({
+  streamType,
+  machineVersion,
+  folder: createFolder(machine, timerFacts),
+  timerFacts,
+  schemas,
+})
+
+export const aggregates: Record<StreamType, Aggregate> = {
+  job: aggregate('job', jobMachine, JOB_MACHINE_VERSION, { untilDue: 'JobDue' }, jobEventSchemas),
+  session: aggregate(
+    'session',
+    sessionMachine,
+    SESSION_MACHINE_VERSION,
+    {
+      qrTimeout: 'SessionQrExpired',
+      authTimeout: 'SessionAuthTimedOut',
+      startTimeout: 'SessionStartTimedOut',
+      keepalive: 'SessionKeepaliveDue',
+      probeTimeout: 'SessionProbeTimedOut',
+      restartBackoff: 'SessionRestartDue',
+    },
+    sessionEventSchemas,
+  ),
+  queue: aggregate(
+    'queue',
+    queueMachine,
+    QUEUE_MACHINE_VERSION,
+    { cooldown: 'QueueCooldownEnded' },
+    queueEventSchemas,
+  ),
+}
+
+export const CURRENT_SCHEMA_VERSION = 1
+
+export const aggregateOf = (streamId: string): Aggregate => {
+  const type = streamTypeOf(streamId)
+  const found = (aggregates as Record<string, Aggregate | undefined>)[type]
+  if (!found) throw new ValidationError(`unknown stream type '${type}' in stream id '${streamId}'`)
+  return found
+}
+
+export const streamIds = {
+  job: (jobId: string) => `job-${jobId}`,
+  session: (sessionId: string) => `session-${sessionId}`,
+  queue: (sessionId: string) => `queue-${sessionId}`,
+} as const
+
+/** The id after the stream type's prefix: `session-default` → `default`. */
+export const entityIdOf = (streamId: string): string => streamId.slice(streamId.indexOf('-') + 1)
+
+/** Refuses an event the log should never hold: unknown type or schema version for its stream. */
+export const assertReadable = (
+  event: { position: number; streamId: string; type: string; schemaVersion: number },
+  agg: Aggregate | undefined,
+): Aggregate => {
+  const where = `event at position ${event.position} (${event.type} in ${event.streamId})`
+  if (!agg) throw new ReplayError(`${where}: unknown stream type '${streamTypeOf(event.streamId)}'`)
+  if (!(event.type in agg.schemas)) throw new ReplayError(`${where}: unknown event type '${event.type}'`)
+  if (event.schemaVersion !== CURRENT_SCHEMA_VERSION) {
+    throw new ReplayError(
+      `${where}: schema version ${event.schemaVersion} is not known to this version of Kurir`,
+    )
+  }
+  return agg
+}
