@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { streamIds } from '../../src/core/aggregates.ts'
+import type { Core } from '../../src/core/open-core.ts'
+import { IllegalStateError } from '../../src/errors.ts'
+import { job } from '../support/facts.ts'
+import { openTestCore } from '../support/store.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+let core: Core
+afterEach(async () => core?.close())
+const JOB = '01JTEST0000000000000000001'
+const stream = streamIds.job(JOB)
+
+describe('deciding a command', () => {
+  it('appends the facts the machine takes and projects them in the same transaction', async () => {
+    core = openTestCore(tempDir())
+    const r = await core.commands.execute(stream, () => [job.queued({ priority: 'high' })], { actor: 'test' })
+    expect(r.version).toBe(1)
+    expect(r.steps[0]?.effects.map((e) => e.type)).toEqual(['wakeDispatcher'])
+    const row = core.db.prepare('SELECT status, priority, version FROM jobs WHERE id = ?').get(JOB)
+    expect(row).toEqual({ status: 'waiting', priority: 'high', version: 1 })
+    const meta = core.store.readStream(stream)[0]?.metadata
+    expect(meta).toMatchObject({ machineVersion: 1, actor: 'test' })
+    expect(meta?.commandId).toBeTruthy()
+    expect(meta?.correlationId).toBe(meta?.commandId)
+    expect(core.db.prepare('SELECT waiting FROM queues WHERE session_id = ?').pluck().get('default')).toBe(1)
+  })
+
+  it('rejects a fact the machine refuses with a typed error, and writes nothing', async () => {
+    core = openTestCore(tempDir())
+    await core.commands.execute(stream, () => [job.queued()])
+    const before = core.db.prepare('SELECT * FROM jobs').all()
+    const attempt = core.commands.execute(stream, () => [job.sent(1)])
+    await expect(attempt).rejects.toThrow(IllegalStateError)
+    await expect(core.commands.execute(stream, () => [job.sent(1)])).rejects.toThrow(
+      /JobSent is not allowed while job .* is waiting/,
+    )
+    expect(core.store.streamVersion(stream)).toBe(1)
+    expect(core.db.prepare('SELECT * FROM jobs').all()).toEqual(before)
+  })
+
+  it('refuses the whole command when any of its facts is refused', async () => {
+    core = openTestCore(tempDir())
+    await core.commands.execute(stream, () => [job.queued()])
+    await expect(core.commands.execute(stream, () => [job.started(1), job.started(2)])).rejects.toThrow(
+      IllegalStateError,
+    )
+    expect(core.store.streamVersion(stream)).toBe(1)
+  })
+
+  it('rejects a malformed fact before anything is appended', async () => {
+    core = openTestCore(tempDir())
+    await expect(core.commands.execute(stream, () => [job.queued({ priority: 'urgent' })])).rejects.toThrow()
+    expect(core.store.streamVersion(stream)).toBe(0)
+  })
+
+  it('decides again on a concurrent write, so two racing commands never both win', async () => {
+    core = openTestCore(tempDir())
+    await core.commands.execute(stream, () => [job.queued()])
+    const results = await Promise.allSettled([
+      core.commands.execute(stream, () => [job.started(1)]),
+      core.commands.execute(stream, () => [job.cancelled()]),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(IllegalStateError)
+    expect(core.store.readStream(stream).map((e) => e.type)).toEqual(['JobQueued', 'JobAttemptStarted'])
+  })
+
+  it('folds from the log when the snapshot row is missing or from another machine version', async () => {
+    core = openTestCore(tempDir())
+    await core.commands.execute(stream, () => [job.queued(), job.started(1)])
+    core.db.prepare('DELETE FROM stream_snapshots').run()
+    expect(core.commands.load(stream).snapshot.value).toBe('active')
+    await core.commands.execute(stream, () => [job.sent(1)])
+    core.db.prepare('UPDATE stream_snapshots SET machine_version = 0, state = ?').run('"waiting"')
+    expect(core.commands.load(stream).snapshot.value).toBe('completed')
+  })
+})
