@@ -44,7 +44,7 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     log,
   })
   scheduler.start()
-  const app = createApp({ db: core.db })
+  const app = createApp({ db: core.db, log })
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveServer(s))
     s.once('error', reject)

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../../machines/backoff.ts'
-import type { JobEventType } from '../../machines/job-events.ts'
+import { JOB_EVENT_TYPES, type JobEventType } from '../../machines/job-events.ts'
 import { aggregates } from '../../src/core/aggregates.ts'
 import type { Fact } from '../../src/core/command-handler.ts'
 import type { Step } from '../../src/core/fold.ts'
@@ -11,7 +11,7 @@ import { foldFacts, given } from '../support/given.ts'
 const agg = aggregates.job
 
 /** The timer a step armed for `delay`, with its id and length. */
-const armedMs = (step: Step, delay: string) => {
+const armedTimer = (step: Step, delay: string) => {
   const found = step.timers.find((t) => t.kind === 'armed' && t.delay === delay)
   return found?.kind === 'armed' ? found : undefined
 }
@@ -53,7 +53,7 @@ describe('jobMachine: queueing', () => {
         armed: ['untilDue'],
         context: { sendAtMs: T0 + 91_000, nextAttemptAtMs: T0 + 91_000, delayMs: 90_000 },
       })
-    expect(armedMs(step, 'untilDue')?.delayMs).toBe(90_000)
+    expect(armedTimer(step, 'untilDue')?.delayMs).toBe(90_000)
   })
 
   it.each([
@@ -67,7 +67,7 @@ describe('jobMachine: queueing', () => {
 
   it('moves a scheduled job to waiting when its due timer fires', () => {
     const queued = given(agg).when(job.queued({ sendAt: at(30_000) })).step
-    const armedId = armedMs(queued, 'untilDue')?.timerId
+    const armedId = armedTimer(queued, 'untilDue')?.timerId
     const step = given(agg, job.queued({ sendAt: at(30_000) }))
       .when(job.due({ dueAt: at(30_000), at: at(30_001) }))
       .then({
@@ -141,7 +141,7 @@ describe('jobMachine: failures and backoff', () => {
         armed: ['untilDue'],
         context: { attempts: attempt, delayMs: delay, nextAttemptAtMs: T0 + 1_000 + delay },
       })
-    expect(armedMs(step, 'untilDue')?.delayMs).toBe(delay)
+    expect(armedTimer(step, 'untilDue')?.delayMs).toBe(delay)
   })
 
   it.each([
@@ -176,7 +176,7 @@ describe('jobMachine: failures and backoff', () => {
     const step = given(agg, ...activeOnAttempt(attempt, job.queued({ backoffMaxMs: 5_000 })))
       .when(job.failed(attempt, retryable, { jitter }))
       .then({ state: 'delayed', context: { delayMs: delay } })
-    expect(armedMs(step, 'untilDue')?.delayMs).toBe(delay)
+    expect(armedTimer(step, 'untilDue')?.delayMs).toBe(delay)
     expect(delay).toBe(backoffDelay({ baseMs: 2_000, maxMs: 5_000 }, attempt, jitter))
   })
 
@@ -264,15 +264,15 @@ describe('jobMachine: cancel and manual retry', () => {
   })
 
   it('retries a failed job by hand: attempts reset, manualRetries counted, dispatcher woken', () => {
-    const failedTwice = [job.queued(), job.started(1), job.failed(1, permanent)]
-    given(agg, ...failedTwice)
+    const failedOnce = [job.queued(), job.started(1), job.failed(1, permanent)]
+    given(agg, ...failedOnce)
       .when(job.retryRequested({ at: at(99) }))
       .then({
         state: 'waiting',
         effects: ['wakeDispatcher'],
         context: { attempts: 0, manualRetries: 1, nextAttemptAtMs: null, updatedAtMs: T0 + 99 },
       })
-    given(agg, ...failedTwice, job.retryRequested(), job.started(1), job.failed(1, permanent))
+    given(agg, ...failedOnce, job.retryRequested(), job.started(1), job.failed(1, permanent))
       .when(job.retryRequested())
       .then({ state: 'waiting', context: { attempts: 0, manualRetries: 2 } })
   })
@@ -303,17 +303,7 @@ const factOf = (type: JobEventType, attempts: number): Fact => {
   return build[type]()
 }
 
-const ALL: JobEventType[] = [
-  'JobQueued',
-  'JobAttemptStarted',
-  'JobSent',
-  'JobAttemptFailed',
-  'JobRateLimited',
-  'JobAttemptInterrupted',
-  'JobDue',
-  'JobCancelled',
-  'JobRetryRequested',
-]
+const ALL = JOB_EVENT_TYPES
 const except = (...taken: JobEventType[]) => ALL.filter((t) => !taken.includes(t))
 
 const states: { state: string; facts: Fact[]; attempts: number; refuses: JobEventType[] }[] = [
@@ -347,6 +337,10 @@ const states: { state: string; facts: Fact[]; attempts: number; refuses: JobEven
 ]
 
 describe('jobMachine: refusals', () => {
+  it('covers every fact type of the stream', () => {
+    expect([...ALL].sort()).toEqual(Object.keys(agg.schemas).sort())
+  })
+
   it.each(states.map((s) => [s.state, s] as const))('reaches %s from its facts', (name, s) => {
     expect(foldFacts(agg, s.facts).value).toBe(name)
   })

@@ -59,7 +59,7 @@ const step = fc.record({
   ),
 })
 
-type Cmd = fc.Infer<typeof step>['command']
+type Cmd = ReturnType<typeof step.generate>['value']['command']
 
 const factsFor = (cmd: Cmd, now: number, attempts: number): { streamId: string; facts: Fact[] } => {
   const at = iso(now)

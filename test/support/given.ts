@@ -40,6 +40,7 @@ export const given = (aggregate: Aggregate, ...facts: Fact[]) => {
       const step: Step = aggregate.folder.step(snapshot, fact.type, fact.data)
       return {
         step,
+        // biome-ignore lint/suspicious/noThenProperty: given/when/then reads best; this object is never awaited
         then(expected: Then) {
           expect(step.accepted, `${fact.type} should be taken in ${stateLabel(snapshot.value)}`).toBe(true)
           expect(stateLabel(step.after.value)).toBe(expected.state)
