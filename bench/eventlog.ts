@@ -21,7 +21,12 @@ const root = mkdtempSync(join(tmpdir(), 'kurir-bench-'))
 let dirs = 0
 const freshFile = () => join(root, `db-${++dirs}`, 'kurir.db')
 
-const data = (i: number) => ({ jobId: `J${i}`, chatId: '6281234567890@c.us', attempt: 1, at: new Date().toISOString() })
+const data = (i: number) => ({
+  jobId: `J${i}`,
+  chatId: '6281234567890@c.us',
+  attempt: 1,
+  at: new Date().toISOString(),
+})
 
 /** Baseline: plain inserts of the same columns into an unconstrained table, 1,000 rows per transaction. */
 const rawInsertRate = (synchronous: Synchronous, n: number): number => {
@@ -36,7 +41,17 @@ const rawInsertRate = (synchronous: Synchronous, n: number): number => {
   for (let b = 0; b < n; b += BATCH) {
     db.transaction(() => {
       for (let i = b; i < Math.min(n, b + BATCH); i++) {
-        insert.run(`01H${String(i).padStart(23, '0')}`, `job-${i}`, 'job', 1, 'E', 1, JSON.stringify(data(i)), meta, 'x')
+        insert.run(
+          `01H${String(i).padStart(23, '0')}`,
+          `job-${i}`,
+          'job',
+          1,
+          'E',
+          1,
+          JSON.stringify(data(i)),
+          meta,
+          'x',
+        )
       }
     })()
   }
@@ -117,7 +132,15 @@ const seedLog = (file: string, n: number) => {
         ]
         if (job % 5 === 0) {
           facts.push(
-            ['JobAttemptFailed', { attempt: 1, error: { code: 'NETWORK_TIMEOUT', message: 'timeout', retryable: true }, jitter: 0.5, at: at(10) }],
+            [
+              'JobAttemptFailed',
+              {
+                attempt: 1,
+                error: { code: 'NETWORK_TIMEOUT', message: 'timeout', retryable: true },
+                jitter: 0.5,
+                at: at(10),
+              },
+            ],
             ['JobDue', { timer: 'untilDue', dueAt: at(2010), at: at(2010) }],
             ['JobAttemptStarted', { attempt: 2, at: at(2015) }],
           )
@@ -136,9 +159,10 @@ const seedLog = (file: string, n: number) => {
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
-
 const main = async () => {
-  console.log(`Kurir event log benchmark — node ${process.version}, ${new Date(systemClock.now()).toISOString()}`)
+  console.log(
+    `Kurir event log benchmark — node ${process.version}, ${new Date(systemClock.now()).toISOString()}`,
+  )
   const rawFull = rawInsertRate('FULL', APPEND_EVENTS)
   const rawNormal = rawInsertRate('NORMAL', APPEND_EVENTS)
   const singleFull = await singleAppendRate('FULL', SINGLE_EVENTS)
@@ -173,8 +197,18 @@ const main = async () => {
     ['raw better-sqlite3 insert, 1,000/tx, FULL (baseline)', `${fmt(rawFull)} ev/s`, '1.00', ''],
     ['raw better-sqlite3 insert, 1,000/tx, NORMAL (baseline)', `${fmt(rawNormal)} ev/s`, '1.00', ''],
     ['append, one event per commit, FULL', `${fmt(singleFull)} ev/s`, (singleFull / rawFull).toFixed(3), ''],
-    ['append, one event per commit, NORMAL', `${fmt(singleNormal)} ev/s`, (singleNormal / rawNormal).toFixed(3), ''],
-    ['append, group commit, FULL', `${fmt(groupFull)} ev/s`, (groupFull / rawFull).toFixed(3), groupFull >= 50_000 ? 'goal ≥ 50,000: met' : 'goal ≥ 50,000: MISSED'],
+    [
+      'append, one event per commit, NORMAL',
+      `${fmt(singleNormal)} ev/s`,
+      (singleNormal / rawNormal).toFixed(3),
+      '',
+    ],
+    [
+      'append, group commit, FULL',
+      `${fmt(groupFull)} ev/s`,
+      (groupFull / rawFull).toFixed(3),
+      groupFull >= 50_000 ? 'goal ≥ 50,000: met' : 'goal ≥ 50,000: MISSED',
+    ],
     ['append, group commit, NORMAL', `${fmt(groupNormal)} ev/s`, (groupNormal / rawNormal).toFixed(3), ''],
     [
       `rebuild all projections, ${fmt(rebuild.events)} events / ${fmt(rebuild.streams)} streams`,
@@ -182,8 +216,18 @@ const main = async () => {
       (rebuildRate / rawFull).toFixed(3),
       rebuildRate >= 200_000 ? 'goal ≥ 200,000: met' : 'goal ≥ 200,000: MISSED',
     ],
-    [`trace one stream (${lines} events), cold`, `${coldMs.toFixed(3)} ms`, '', coldMs <= 5 ? 'goal ≤ 5 ms: met' : 'goal ≤ 5 ms: MISSED'],
-    [`trace one stream (${lines} events), warm median / p99`, `${warmMs.toFixed(3)} / ${p99Ms.toFixed(3)} ms`, '', ''],
+    [
+      `trace one stream (${lines} events), cold`,
+      `${coldMs.toFixed(3)} ms`,
+      '',
+      coldMs <= 5 ? 'goal ≤ 5 ms: met' : 'goal ≤ 5 ms: MISSED',
+    ],
+    [
+      `trace one stream (${lines} events), warm median / p99`,
+      `${warmMs.toFixed(3)} / ${p99Ms.toFixed(3)} ms`,
+      '',
+      '',
+    ],
   ]
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]?.length ?? 0), 8))
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' │ ')

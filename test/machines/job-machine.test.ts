@@ -303,7 +303,7 @@ const factOf = (type: JobEventType, attempts: number): Fact => {
   return build[type]()
 }
 
-const ALL = JOB_EVENT_TYPES
+const ALL: JobEventType[] = [...JOB_EVENT_TYPES]
 const except = (...taken: JobEventType[]) => ALL.filter((t) => !taken.includes(t))
 
 const states: { state: string; facts: Fact[]; attempts: number; refuses: JobEventType[] }[] = [

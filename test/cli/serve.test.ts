@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { startGateway } from '../../src/main.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const BIN = new URL('../../src/cli/kurir.mjs', import.meta.url).pathname
+
+describe('serving', () => {
+  it('listens, answers /healthz and unknown routes in the error shape, and closes the database on close', async () => {
+    const dataDir = tempDir()
+    const gateway = await startGateway({
+      config: loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }),
+      log: createLogger('silent'),
+    })
+    const base = `http://127.0.0.1:${gateway.address.port}`
+    const health = await fetch(`${base}/healthz`)
+    expect(health.status).toBe(200)
+    expect(await health.json()).toEqual({ status: 'ok' })
+    const missing = await fetch(`${base}/nowhere`)
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } })
+    await gateway.close()
+    expect(gateway.core.db.open).toBe(false)
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow()
+  })
+
+  it('runs as `kurir serve` and shuts down gracefully on SIGTERM', async () => {
+    const dataDir = tempDir()
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}`)))
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(output)
+        if (m) resolve(Number(m[1]))
+      })
+    })
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(output).toContain('Kurir stopped')
+  })
+
+  it('refuses to start on invalid configuration, naming the variable', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/)
+    expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'OFF' })).toThrow(/SQLITE_SYNCHRONOUS/)
+    expect(loadConfig({ SQLITE_SYNCHRONOUS: 'normal' }).synchronous).toBe('NORMAL')
+  })
+})
