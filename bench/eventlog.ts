@@ -174,7 +174,7 @@ const main = async () => {
   const seedStarted = performance.now()
   const core = seedLog(file, REBUILD_EVENTS)
   const seedMs = performance.now() - seedStarted
-  const rebuild = rebuildProjections(core.db)
+  const rebuild = await rebuildProjections(core.db)
   const rebuildRate = rebuild.events / (rebuild.ms / 1000)
 
   // Trace: a job stream with a retry (6 events), cold (first) and warm (median of 200).

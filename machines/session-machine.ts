@@ -131,7 +131,8 @@ export const sessionMachine = setup({
   },
   guards: {
     isLogout: ({ event }) => event.type === 'SessionDisconnected' && event.reason === 'LOGOUT',
-    mayRestart: ({ context }) => context.consecutiveFailures < context.config.maxRestarts,
+    // `failing` has already counted this failure: restart number n is allowed while n ≤ maxRestarts.
+    mayRestart: ({ context }) => context.consecutiveFailures <= context.config.maxRestarts,
   },
   delays: {
     qrTimeout: ({ context }) => context.config.qrTimeoutMs,
@@ -161,7 +162,7 @@ export const sessionMachine = setup({
     },
     stopped: {
       entry: ['markSince', 'touch'],
-      on: whileDown,
+      on: { ...whileDown, SessionLogoutRequested: { target: 'logged_out' } },
     },
     // Failures while a session is coming up count towards the cap on consecutive restarts.
     starting: {
@@ -259,7 +260,7 @@ export const sessionMachine = setup({
     },
     failed: {
       entry: ['markSince', 'touch', 'stopEngine'],
-      on: { ...whileDown, SessionStopRequested: { target: 'stopped' } },
+      on: { ...whileDown, SessionStopRequested: { target: 'stopped' }, SessionLogoutRequested: { target: 'logged_out' } },
     },
     logged_out: {
       entry: ['markSince', 'touch', 'stopEngine', 'discardAuth'],

@@ -1,18 +1,9 @@
 -- Read models. All of them are caches of the event log: `kurir replay rebuild` drops and refills them,
 -- `kurir replay verify` rebuilds them aside and compares. They are written in the transaction that
 -- appends the events they reflect.
-
--- The machine snapshot of every stream (state value and context), used to decide the next command
--- without folding the whole stream again.
-CREATE TABLE stream_snapshots (
-  stream_id       TEXT PRIMARY KEY,
-  stream_type     TEXT    NOT NULL,
-  version         INTEGER NOT NULL,
-  machine_version INTEGER NOT NULL,
-  state           TEXT    NOT NULL CHECK (json_valid(state)),
-  context         TEXT    NOT NULL CHECK (json_valid(context)),
-  updated_at      TEXT    NOT NULL
-) WITHOUT ROWID;
+--
+-- Each stream's row also keeps its machine snapshot (machine_version, machine_state, context), from
+-- which the next command is decided without folding the stream again.
 
 -- One row per message job.
 CREATE TABLE jobs (
@@ -32,6 +23,9 @@ CREATE TABLE jobs (
   idempotency_key  TEXT,
   duplicate_risk   INTEGER NOT NULL DEFAULT 0,
   version          INTEGER NOT NULL,
+  machine_version  INTEGER NOT NULL,
+  machine_state    TEXT    NOT NULL CHECK (json_valid(machine_state)),
+  context          TEXT    NOT NULL CHECK (json_valid(context)),
   created_at       TEXT    NOT NULL,
   updated_at       TEXT    NOT NULL
 ) WITHOUT ROWID;
@@ -50,12 +44,15 @@ CREATE TABLE sessions (
   restarts              INTEGER NOT NULL,
   phone_number          TEXT,
   version               INTEGER NOT NULL,
+  machine_version       INTEGER NOT NULL,
+  machine_state         TEXT    NOT NULL CHECK (json_valid(machine_state)),
+  context               TEXT    NOT NULL CHECK (json_valid(context)),
   created_at            TEXT    NOT NULL,
   updated_at            TEXT    NOT NULL
 ) WITHOUT ROWID;
 
 -- One row per session's queue: its configuration, whether it is paused or cooling down, and the
--- number of jobs in each status.
+-- number of jobs in each status. A queue whose stream has no event yet has no snapshot (version 0).
 CREATE TABLE queues (
   session_id       TEXT PRIMARY KEY,
   paused           INTEGER NOT NULL DEFAULT 0,
@@ -68,6 +65,9 @@ CREATE TABLE queues (
   failed           INTEGER NOT NULL DEFAULT 0,
   cancelled        INTEGER NOT NULL DEFAULT 0,
   version          INTEGER NOT NULL DEFAULT 0,
+  machine_version  INTEGER,
+  machine_state    TEXT CHECK (machine_state IS NULL OR json_valid(machine_state)),
+  context          TEXT CHECK (context IS NULL OR json_valid(context)),
   updated_at       TEXT
 ) WITHOUT ROWID;
 

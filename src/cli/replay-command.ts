@@ -20,12 +20,12 @@ export const replayCommand = async (args: string[], io: Io): Promise<number> => 
   const core = openExisting(io)
   try {
     if (sub === 'rebuild') {
-      const r = rebuildProjections(core.db)
+      const r = await rebuildProjections(core.db)
       io.out(`rebuilt projections from ${r.events} events in ${r.streams} streams (${Math.round(r.ms)} ms)`)
       return 0
     }
     if (sub === 'verify') {
-      const r = verifyProjections(core.db)
+      const r = await verifyProjections(core.db)
       if (r.identical) {
         io.out(`projections identical to a rebuild from ${r.events} events in ${r.streams} streams`)
         return 0

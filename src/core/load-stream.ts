@@ -1,23 +1,30 @@
-// A stream's current snapshot: restored from its projection row, or folded from its events when the row
-// was written by another machine version.
+// A stream's current snapshot: restored from its projection row, or folded from its events when there is
+// no row or the row was written by another machine version.
 import type { EventStore } from '../eventlog/event-store.ts'
-import { type Aggregate, assertReadable } from './aggregates.ts'
+import { TABLE_OF } from '../projections/rows.ts'
+import { type Aggregate, assertReadable, entityIdOf, type StreamType } from './aggregates.ts'
 import type { Snapshot } from './fold.ts'
 
-type SnapshotRow = { version: number; machine_version: number; state: string; context: string }
+type SnapshotRow = { version: number; machine_version: number | null; machine_state: string | null; context: string | null }
+type Lookup = Record<StreamType, (entityId: string) => SnapshotRow | undefined>
 
-const statements = new WeakMap<EventStore, { get: (id: string) => SnapshotRow | undefined }>()
+const lookups = new WeakMap<EventStore, Lookup>()
 
-const snapshotRowOf = (store: EventStore, streamId: string): SnapshotRow | undefined => {
-  let s = statements.get(store)
-  if (!s) {
-    const stmt = store.db.prepare(
-      'SELECT version, machine_version, state, context FROM stream_snapshots WHERE stream_id = ?',
-    )
-    s = { get: (id) => stmt.get(id) as SnapshotRow | undefined }
-    statements.set(store, s)
+const lookupOf = (store: EventStore): Lookup => {
+  let l = lookups.get(store)
+  if (!l) {
+    const made = Object.fromEntries(
+      Object.entries(TABLE_OF).map(([type, t]) => {
+        const stmt = store.db.prepare(
+          `SELECT version, machine_version, machine_state, context FROM ${t.table} WHERE ${t.key} = ?`,
+        )
+        return [type, (id: string) => stmt.get(id) as SnapshotRow | undefined]
+      }),
+    ) as Lookup
+    lookups.set(store, made)
+    l = made
   }
-  return s.get(streamId)
+  return l
 }
 
 /** Folds every event of a stream from the machine's initial snapshot. */
@@ -37,9 +44,9 @@ export const foldStream = (
 }
 
 export const loadStream = (store: EventStore, aggregate: Aggregate, streamId: string) => {
-  const row = snapshotRowOf(store, streamId)
-  if (row && row.machine_version === aggregate.machineVersion) {
-    const snapshot = aggregate.folder.restore(JSON.parse(row.state), JSON.parse(row.context))
+  const row = lookupOf(store)[aggregate.streamType](entityIdOf(streamId))
+  if (row && row.machine_version === aggregate.machineVersion && row.machine_state !== null && row.context !== null) {
+    const snapshot = aggregate.folder.restore(JSON.parse(row.machine_state), JSON.parse(row.context))
     return { streamId, aggregate, snapshot, version: row.version }
   }
   return { streamId, aggregate, ...foldStream(store, aggregate, streamId) }

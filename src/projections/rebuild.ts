@@ -1,108 +1,163 @@
-// Rebuilds every projection from the event log, into the live tables or into a schema set aside.
-// One transaction: a log that cannot be read (corrupt JSON, unknown type or version) writes nothing.
-import { type Aggregate, aggregates, assertReadable } from '../core/aggregates.ts'
-import type { Snapshot } from '../core/fold.ts'
-import { atMsOf, collectTimerChanges, splitTimerChanges } from '../core/timer-changes.ts'
+// Rebuilds every projection from the event log, into the live tables or into a schema set aside, in one
+// transaction: a log that cannot be read (corrupt JSON, unknown type or version) writes nothing.
+// Large logs are folded by worker threads, one range of streams each, while this thread writes.
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
 import type { Db } from '../eventlog/database.ts'
-import { parseJsonObject } from '../eventlog/decode.ts'
-import { streamTypeOf } from '../eventlog/types.ts'
-import { createProjector, type TimerRow } from './projector.ts'
+import { ReplayError } from '../errors.ts'
+import { foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
+import type { WorkerMessage } from './rebuild-worker.ts'
+import { isJobStatus, JOB_COLUMNS, JOB_STATUSES, QUEUE_COLUMNS, SESSION_COLUMNS, TIMER_COLUMNS } from './rows.ts'
 
-const PAGE_SIZE = 10_000
-
-export const PROJECTION_TABLES = ['stream_snapshots', 'jobs', 'sessions', 'queues', 'timers'] as const
+export const PROJECTION_TABLES = ['jobs', 'sessions', 'queues', 'timers'] as const
 
 export interface RebuildReport {
   events: number
   streams: number
   ms: number
+  workers: number
 }
 
-type Row = {
-  position: number
-  stream_id: string
-  version: number
-  type: string
-  schema_version: number
-  data: string
+export interface RebuildOptions {
+  /** `main` (the live tables) or an attached schema made by createAsideSchema. */
+  schema?: string
+  /** Worker threads folding in parallel; 0 folds in this thread. Default: by log size and cores. */
+  workers?: number
 }
+
+/** Below this many events, starting workers costs more than it saves. */
+const WORKER_THRESHOLD = 100_000
+
+const insertSql = (schema: string, table: string, columns: readonly string[]) =>
+  `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+
+const STATUS_INDEX = JOB_COLUMNS.indexOf('status')
+const SESSION_INDEX = JOB_COLUMNS.indexOf('session_id')
+
+/** Splits the streams into `parts` ranges of about equal count, along the (stream_id, version) index. */
+const partition = (db: Db, parts: number): StreamRange[] => {
+  const streams = db.prepare('SELECT count(*) FROM events WHERE version = 1').pluck().get() as number
+  const at = db.prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?').pluck()
+  const cuts: (string | null)[] = [null]
+  for (let i = 1; i < parts; i++) cuts.push(at.get(Math.floor((streams * i) / parts) - 1) as string)
+  cuts.push(null)
+  return cuts.slice(0, -1).map((after, i) => ({ after, upTo: cuts[i + 1] ?? null }))
+}
+
+const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void) =>
+  new Promise<{ events: number; streams: number }>((resolve, reject) => {
+    const worker = new Worker(new URL('./rebuild-worker.ts', import.meta.url), {
+      workerData: { file, range },
+      execArgv: ['--import', 'tsx'],
+    })
+    let settled = false
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.kind === 'rows') {
+        try {
+          onRows(m.batch)
+        } catch (err) {
+          settled = true
+          void worker.terminate()
+          reject(err)
+        }
+      } else if (m.kind === 'done') {
+        settled = true
+        resolve({ events: m.events, streams: m.streams })
+      } else {
+        settled = true
+        reject(m.replay ? new ReplayError(m.message) : new Error(m.message))
+      }
+    })
+    worker.on('error', (err) => {
+      settled = true
+      reject(err)
+    })
+    worker.on('exit', (code) => {
+      if (!settled) reject(new Error(`rebuild worker exited with code ${code}`))
+    })
+  })
 
 /**
  * Empties the projection tables of `schema` and refills them by folding every stream.
  *
  * @example
- * rebuildProjections(db)            // the live tables
- * rebuildProjections(db, 'aside')   // copies made by createAsideSchema
+ * await rebuildProjections(db)                       // the live tables
+ * await rebuildProjections(db, { schema: 'aside' })  // copies made by createAsideSchema
  */
-export const rebuildProjections = (db: Db, schema = 'main'): RebuildReport => {
+export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): Promise<RebuildReport> => {
+  const schema = options.schema ?? 'main'
   const started = performance.now()
-  const projector = createProjector(db, schema)
-  // Keyset pages along the (stream_id, version) index: the connection stays free for the writes.
-  const firstPage = db.prepare(
-    `SELECT position, stream_id, version, type, schema_version, data FROM events
-     ORDER BY stream_id, version LIMIT ${PAGE_SIZE}`,
-  )
-  const nextPage = db.prepare(
-    `SELECT position, stream_id, version, type, schema_version, data FROM events
-     WHERE (stream_id, version) > (?, ?) ORDER BY stream_id, version LIMIT ${PAGE_SIZE}`,
-  )
-  function* rows(): Generator<Row> {
-    let page = firstPage.all() as Row[]
-    while (page.length > 0) {
-      yield* page
-      if (page.length < PAGE_SIZE) return
-      const last = page[page.length - 1] as Row
-      page = nextPage.all(last.stream_id, last.version) as Row[]
-    }
+  const eventCount = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").pluck().get() as number
+  const inMemory = db.memory || db.name === ''
+  const workers = inMemory
+    ? 0
+    : (options.workers ?? (eventCount >= WORKER_THRESHOLD ? Math.max(1, Math.min(4, availableParallelism())) : 0))
+
+  const insert = {
+    jobs: db.prepare(insertSql(schema, 'jobs', JOB_COLUMNS)),
+    sessions: db.prepare(insertSql(schema, 'sessions', SESSION_COLUMNS)),
+    queues: db.prepare(insertSql(schema, 'queues', QUEUE_COLUMNS)),
+    timers: db.prepare(insertSql(schema, 'timers', TIMER_COLUMNS)),
   }
-  let events = 0
-  let streams = 0
-  db.transaction(() => {
+  const counts = new Map<string, Record<string, number>>()
+  const write = (batch: RowBatch) => {
+    for (const row of batch.jobs) {
+      insert.jobs.run(row)
+      const sessionId = row[SESSION_INDEX] as string
+      const status = row[STATUS_INDEX] as string
+      if (!isJobStatus(status)) continue
+      let c = counts.get(sessionId)
+      if (!c) counts.set(sessionId, (c = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]))))
+      c[status] = (c[status] ?? 0) + 1
+    }
+    for (const row of batch.sessions) insert.sessions.run(row)
+    for (const row of batch.queues) insert.queues.run(row)
+    for (const row of batch.timers) insert.timers.run(row)
+  }
+
+  const indexes = db
+    .prepare(
+      `SELECT name, sql FROM ${schema}.sqlite_master
+       WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (${PROJECTION_TABLES.map(() => '?').join(', ')})`,
+    )
+    .all(...PROJECTION_TABLES) as { name: string; sql: string }[]
+
+  // The live tables are locked for writing from the start; an aside schema leaves them alone.
+  db.exec(schema === 'main' ? 'BEGIN IMMEDIATE' : 'BEGIN')
+  try {
     for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
-    let streamId: string | null = null
-    let aggregate: Aggregate | undefined
-    let snapshot: Snapshot | null = null
-    let version = 0
-    let timers = new Map<string, TimerRow | null>()
-    const finish = () => {
-      if (streamId === null || aggregate === undefined || snapshot === null) return
-      projector.apply({
-        aggregate,
-        streamId,
-        version,
-        before: null,
-        after: snapshot,
-        timers: splitTimerChanges(timers),
-      })
-      streams++
-    }
-    for (const row of rows()) {
-      if (row.stream_id !== streamId) {
-        finish()
-        streamId = row.stream_id
-        aggregate = (aggregates as Record<string, Aggregate | undefined>)[streamTypeOf(streamId)]
-        snapshot = null
-        timers = new Map()
+    // Filling index-free tables and indexing once at the end is several times faster.
+    for (const i of indexes) db.exec(`DROP INDEX ${schema}.${i.name}`)
+    let totals = { events: 0, streams: 0 }
+    if (workers === 0) {
+      totals = foldStreams(db, { after: null, upTo: null }, write)
+    } else {
+      const results = await Promise.all(partition(db, workers).map((range) => runWorker(db.name, range, write)))
+      for (const r of results) {
+        totals.events += r.events
+        totals.streams += r.streams
       }
-      const agg = assertReadable(
-        { ...row, streamId: row.stream_id, schemaVersion: row.schema_version },
-        aggregate,
-      )
-      const data = parseJsonObject(row.data, row, 'data')
-      const step = agg.folder.step(snapshot ?? agg.folder.initial, row.type, data)
-      collectTimerChanges(timers, agg, step, atMsOf(data), row.version)
-      snapshot = step.after
-      version = row.version
-      events++
     }
-    finish()
-  })()
-  return { events, streams, ms: performance.now() - started }
+    for (const i of indexes) db.exec(i.sql.replace(/^CREATE (UNIQUE )?INDEX (\w+)/i, `CREATE $1INDEX ${schema}.$2`))
+    const ensureQueue = db.prepare(`INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`)
+    const setCounts = db.prepare(
+      `UPDATE ${schema}.queues SET ${JOB_STATUSES.map((s) => `${s} = @${s}`).join(', ')} WHERE session_id = @sessionId`,
+    )
+    for (const [sessionId, c] of counts) {
+      ensureQueue.run(sessionId)
+      setCounts.run({ ...c, sessionId })
+    }
+    db.exec('COMMIT')
+    return { ...totals, ms: performance.now() - started, workers }
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK')
+    throw err
+  }
 }
 
 /** Attaches an in-memory schema holding empty copies of the projection tables (same DDL as the live ones). */
 export const createAsideSchema = (db: Db, name = 'aside'): string => {
-  db.prepare('ATTACH DATABASE ? AS ' + name).run(':memory:')
+  db.prepare(`ATTACH DATABASE ? AS ${name}`).run(':memory:')
   const ddl = db
     .prepare(
       `SELECT type, name, sql FROM main.sqlite_master
@@ -111,8 +166,7 @@ export const createAsideSchema = (db: Db, name = 'aside'): string => {
     )
     .all(...PROJECTION_TABLES) as { type: string; name: string; sql: string }[]
   for (const d of ddl) {
-    const sql = d.sql.replace(/^CREATE (TABLE|INDEX|UNIQUE INDEX) ("?)(\w+)\2/i, `CREATE $1 ${name}.$3`)
-    db.exec(sql)
+    db.exec(d.sql.replace(/^CREATE (TABLE|INDEX|UNIQUE INDEX) ("?)(\w+)\2/i, `CREATE $1 ${name}.$3`))
   }
   return name
 }

@@ -19,13 +19,17 @@ export interface VerifyReport {
 
 /**
  * @example
- * const report = verifyProjections(db)
+ * const report = await verifyProjections(db)
  * if (!report.identical) console.log(report.differences)
  */
-export const verifyProjections = (db: Db, limit = 20): VerifyReport => {
+export const verifyProjections = async (db: Db, options: { limit?: number; workers?: number } = {}): Promise<VerifyReport> => {
+  const limit = options.limit ?? 20
   const aside = createAsideSchema(db, `verify_${process.pid}_${Date.now()}`)
   try {
-    const { events, streams } = rebuildProjections(db, aside)
+    const { events, streams } = await rebuildProjections(db, {
+      schema: aside,
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
+    })
     const differences: TableDifference[] = []
     for (const table of PROJECTION_TABLES) {
       const onlyLive = db

@@ -70,10 +70,10 @@ describe('deciding a command', () => {
   it('folds from the log when the snapshot row is missing or from another machine version', async () => {
     core = openTestCore(tempDir())
     await core.commands.execute(stream, () => [job.queued(), job.started(1)])
-    core.db.prepare('DELETE FROM stream_snapshots').run()
+    core.db.prepare('DELETE FROM jobs').run()
     expect(core.commands.load(stream).snapshot.value).toBe('active')
     await core.commands.execute(stream, () => [job.sent(1)])
-    core.db.prepare('UPDATE stream_snapshots SET machine_version = 0, state = ?').run('"waiting"')
+    core.db.prepare('UPDATE jobs SET machine_version = 0, machine_state = ?').run('"waiting"')
     expect(core.commands.load(stream).snapshot.value).toBe('completed')
   })
 })

@@ -37,7 +37,7 @@ describe('a process killed in the middle of a batch', () => {
       expect(perStream.length % 50).toBe(0)
       const jobs = core.db.prepare("SELECT count(*) FROM jobs WHERE status = 'completed'").pluck().get()
       expect(jobs).toBe(perStream.length)
-      expect(verifyProjections(core.db).identical).toBe(true)
+      expect((await verifyProjections(core.db)).identical).toBe(true)
     } finally {
       await core.close()
     }

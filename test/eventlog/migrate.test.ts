@@ -34,7 +34,6 @@ describe('migrations', () => {
         'kurir_migrations',
         'queues',
         'sessions',
-        'stream_snapshots',
         'timers',
       ]),
     )

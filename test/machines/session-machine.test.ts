@@ -231,10 +231,9 @@ describe('sessionMachine: failures and restarts', () => {
     return seen
   }
 
-  // maxRestarts is documented as the number of consecutive failed restarts allowed before giving up:
-  // with 3, three failures restart and the fourth fails. The machine counts the failure before its
-  // guard (consecutiveFailures < maxRestarts), so it gives up on the third.
-  it.fails('allows maxRestarts = 3 restarts and fails the session on the 4th consecutive failure', () => {
+  // maxRestarts is the number of consecutive failed restarts allowed before giving up:
+  // with 3, three failures restart and the fourth fails.
+  it('allows maxRestarts = 3 restarts and fails the session on the 4th consecutive failure', () => {
     const seen = afterFailures([withConfig({ maxRestarts: 3 }), s.startRequested()], 4)
     expect(seen).toEqual(['restarting', 'restarting', 'restarting', 'failed'])
   })
@@ -320,6 +319,15 @@ describe('sessionMachine: operator commands', () => {
       })
   })
 
+  it.each([
+    ['stopped', created],
+    ['failed', failed],
+  ] as const)('logs out from %s without starting, discarding the auth', (_from, facts) => {
+    given(agg, ...facts)
+      .when(s.logoutRequested())
+      .then({ state: 'logged_out', effects: ['stopEngine', 'discardAuth'], armed: [] })
+  })
+
   it.each(entries(down))('starts from %s with failures reset', (_from, facts) => {
     given(agg, ...facts)
       .when(s.startRequested())
@@ -362,7 +370,10 @@ const downOps = on('Configured', 'StartRequested', 'ResetRequested', 'StopReques
 const upEvents = on('Ready', 'AuthFailed', 'Disconnected')
 const takes: Record<string, { facts: Fact[]; takes: SessionEventType[] }> = {
   initial: { facts: [], takes: on('Created') },
-  stopped: { facts: created, takes: downOps.filter((t) => t !== 'SessionStopRequested') },
+  stopped: {
+    facts: created,
+    takes: [...downOps.filter((t) => t !== 'SessionStopRequested'), ...on('LogoutRequested')],
+  },
   starting: {
     facts: starting,
     takes: [...operator, ...upEvents, ...on('QrIssued', 'Authenticated', 'StartFailed', 'StartTimedOut')],
@@ -379,7 +390,7 @@ const takes: Record<string, { facts: Fact[]; takes: SessionEventType[] }> = {
   },
   timeout: { facts: timeout, takes: [...operator, ...on('EngineStopped')] },
   restarting: { facts: restarting, takes: [...operator, ...on('RestartDue')] },
-  failed: { facts: failed, takes: downOps },
+  failed: { facts: failed, takes: [...downOps, ...on('LogoutRequested')] },
   logged_out: { facts: loggedOut, takes: downOps },
 }
 

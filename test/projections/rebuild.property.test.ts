@@ -184,10 +184,10 @@ describe('rebuilding projections', () => {
           }
           await scheduler.stop()
           await core.store.flush()
-          const report = verifyProjections(core.db)
+          const report = await verifyProjections(core.db)
           expect(report.differences).toEqual([])
           const live = snapshotOf(core.db)
-          rebuildProjections(core.db)
+          await rebuildProjections(core.db)
           expect(snapshotOf(core.db)).toEqual(live)
         } finally {
           await scheduler.stop()

@@ -105,9 +105,7 @@ describe('persisted timers', () => {
     await core.commands.execute(s, () => [session.created(), session.startRequested(), session.ready()])
     clock.advance(30_000) // keepalive
     await scheduler.idle()
-    expect(core.db.prepare('SELECT state FROM stream_snapshots WHERE stream_id = ?').pluck().get(s)).toBe(
-      '{"ready":"probing"}',
-    )
+    expect(core.db.prepare('SELECT machine_state FROM sessions').pluck().get()).toBe('{"ready":"probing"}')
     clock.advance(10_000) // the probe never answers
     await scheduler.idle()
     expect(core.db.prepare('SELECT state FROM sessions').pluck().get()).toBe('timeout')

@@ -1,0 +1,167 @@
+// The read-model rows of one stream's snapshot, as plain values in column order. Pure: used by the live
+// projector inside the append's transaction and by rebuild workers, which send rows, not snapshots.
+import type { JobContext } from '../../machines/job-machine.ts'
+import type { QueueContext } from '../../machines/queue-machine.ts'
+import type { SessionContext } from '../../machines/session-machine.ts'
+import { toIso } from '../clock.ts'
+import type { Aggregate, StreamType } from '../core/aggregates.ts'
+import { entityIdOf } from '../core/aggregates.ts'
+import type { Snapshot } from '../core/fold.ts'
+
+export interface TimerRow {
+  timerId: string
+  delay: string
+  factType: string
+  dueMs: number
+  armedVersion: number
+}
+
+export const JOB_COLUMNS = [
+  'id',
+  'session_id',
+  'status',
+  'priority',
+  'priority_rank',
+  'chat_id',
+  'body',
+  'attempts',
+  'max_attempts',
+  'last_error',
+  'next_attempt_at',
+  'send_at',
+  'message_id',
+  'idempotency_key',
+  'duplicate_risk',
+  'version',
+  'machine_version',
+  'machine_state',
+  'context',
+  'created_at',
+  'updated_at',
+] as const
+
+export const SESSION_COLUMNS = [
+  'id',
+  'state',
+  'since',
+  'last_error',
+  'consecutive_failures',
+  'restarts',
+  'phone_number',
+  'version',
+  'machine_version',
+  'machine_state',
+  'context',
+  'created_at',
+  'updated_at',
+] as const
+
+/** The columns a queue's own stream decides; the job counts are kept apart. */
+export const QUEUE_COLUMNS = [
+  'session_id',
+  'paused',
+  'cooldown_until',
+  'config',
+  'version',
+  'machine_version',
+  'machine_state',
+  'context',
+  'updated_at',
+] as const
+
+export const TIMER_COLUMNS = ['stream_id', 'timer_id', 'delay', 'fact_type', 'due_at', 'due_ms', 'armed_version'] as const
+
+export const TABLE_OF: Record<StreamType, { table: string; key: string; columns: readonly string[] }> = {
+  job: { table: 'jobs', key: 'id', columns: JOB_COLUMNS },
+  session: { table: 'sessions', key: 'id', columns: SESSION_COLUMNS },
+  queue: { table: 'queues', key: 'session_id', columns: QUEUE_COLUMNS },
+}
+
+export const JOB_STATUSES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled'] as const
+export type JobStatusName = (typeof JOB_STATUSES)[number]
+export const isJobStatus = (s: string): s is JobStatusName => (JOB_STATUSES as readonly string[]).includes(s)
+
+export const PRIORITY_RANK = { high: 0, normal: 1, low: 2 } as const
+
+export type SqlValue = string | number | null
+
+/** The top-level state: `ready` for `{ ready: 'probing' }`. */
+export const topState = (snapshot: Snapshot): string => {
+  const v = snapshot.value
+  return typeof v === 'string' ? v : (Object.keys(v as object)[0] ?? '')
+}
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : toIso(ms))
+const jsonOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v))
+
+/**
+ * The row of a stream's table for its snapshot, in the order of that table's columns.
+ *
+ * @example
+ * const values = rowOf(aggregates.job, 'job-01H…', 3, snapshot) // JOB_COLUMNS order
+ */
+export const rowOf = (aggregate: Aggregate, streamId: string, version: number, snapshot: Snapshot): SqlValue[] => {
+  const machine: SqlValue[] = [version, aggregate.machineVersion, JSON.stringify(snapshot.value), JSON.stringify(snapshot.context)]
+  switch (aggregate.streamType) {
+    case 'job': {
+      const c = snapshot.context as JobContext
+      return [
+        c.jobId,
+        c.sessionId,
+        topState(snapshot),
+        c.priority,
+        PRIORITY_RANK[c.priority],
+        c.chatId,
+        c.body,
+        c.attempts,
+        c.maxAttempts,
+        jsonOrNull(c.lastError),
+        isoOrNull(c.nextAttemptAtMs),
+        isoOrNull(c.sendAtMs),
+        c.messageId,
+        c.idempotencyKey,
+        c.duplicateRisk ? 1 : 0,
+        ...machine,
+        toIso(c.createdAtMs),
+        toIso(c.updatedAtMs),
+      ]
+    }
+    case 'session': {
+      const c = snapshot.context as SessionContext
+      return [
+        c.sessionId,
+        topState(snapshot),
+        toIso(c.sinceMs),
+        jsonOrNull(c.lastError),
+        c.consecutiveFailures,
+        c.restarts,
+        c.phoneNumber,
+        ...machine,
+        toIso(c.createdAtMs),
+        toIso(c.updatedAtMs),
+      ]
+    }
+    case 'queue': {
+      const c = snapshot.context as QueueContext
+      const paused = (snapshot.value as { flow?: string }).flow === 'paused' ? 1 : 0
+      return [
+        entityIdOf(streamId),
+        paused,
+        isoOrNull(c.cooldownUntilMs),
+        JSON.stringify(c.config),
+        ...machine,
+        toIso(c.updatedAtMs),
+      ]
+    }
+  }
+}
+
+export const timerValues = (streamId: string, t: TimerRow): SqlValue[] => [
+  streamId,
+  t.timerId,
+  t.delay,
+  t.factType,
+  toIso(t.dueMs),
+  t.dueMs,
+  t.armedVersion,
+]
