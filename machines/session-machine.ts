@@ -260,7 +260,11 @@ export const sessionMachine = setup({
     },
     failed: {
       entry: ['markSince', 'touch', 'stopEngine'],
-      on: { ...whileDown, SessionStopRequested: { target: 'stopped' }, SessionLogoutRequested: { target: 'logged_out' } },
+      on: {
+        ...whileDown,
+        SessionStopRequested: { target: 'stopped' },
+        SessionLogoutRequested: { target: 'logged_out' },
+      },
     },
     logged_out: {
       entry: ['markSince', 'touch', 'stopEngine', 'discardAuth'],

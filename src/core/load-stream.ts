@@ -5,7 +5,12 @@ import { TABLE_OF } from '../projections/rows.ts'
 import { type Aggregate, assertReadable, entityIdOf, type StreamType } from './aggregates.ts'
 import type { Snapshot } from './fold.ts'
 
-type SnapshotRow = { version: number; machine_version: number | null; machine_state: string | null; context: string | null }
+type SnapshotRow = {
+  version: number
+  machine_version: number | null
+  machine_state: string | null
+  context: string | null
+}
 type Lookup = Record<StreamType, (entityId: string) => SnapshotRow | undefined>
 
 const lookups = new WeakMap<EventStore, Lookup>()
@@ -45,7 +50,12 @@ export const foldStream = (
 
 export const loadStream = (store: EventStore, aggregate: Aggregate, streamId: string) => {
   const row = lookupOf(store)[aggregate.streamType](entityIdOf(streamId))
-  if (row && row.machine_version === aggregate.machineVersion && row.machine_state !== null && row.context !== null) {
+  if (
+    row &&
+    row.machine_version === aggregate.machineVersion &&
+    row.machine_state !== null &&
+    row.context !== null
+  ) {
     const snapshot = aggregate.folder.restore(JSON.parse(row.machine_state), JSON.parse(row.context))
     return { streamId, aggregate, snapshot, version: row.version }
   }

@@ -25,9 +25,20 @@ const PAGE_SIZE = 20_000
 
 export const emptyBatch = (): RowBatch => ({ jobs: [], sessions: [], queues: [], timers: [] })
 
-const TARGET: Record<Aggregate['streamType'], keyof RowBatch> = { job: 'jobs', session: 'sessions', queue: 'queues' }
+const TARGET: Record<Aggregate['streamType'], keyof RowBatch> = {
+  job: 'jobs',
+  session: 'sessions',
+  queue: 'queues',
+}
 
-type Row = [position: number, streamId: string, version: number, type: string, schemaVersion: number, data: string]
+type Row = [
+  position: number,
+  streamId: string,
+  version: number,
+  type: string,
+  schemaVersion: number,
+  data: string,
+]
 
 /**
  * @example
@@ -49,7 +60,9 @@ export const foldStreams = (
   }
   const cols = 'position, stream_id, version, type, schema_version, data'
   // Keyset pages along the (stream_id, version) index keep memory flat and the connection free.
-  const first = db.prepare(`SELECT ${cols} FROM events ${where(null)} ORDER BY stream_id, version LIMIT ${PAGE_SIZE}`).raw()
+  const first = db
+    .prepare(`SELECT ${cols} FROM events ${where(null)} ORDER BY stream_id, version LIMIT ${PAGE_SIZE}`)
+    .raw()
   const next = db
     .prepare(
       `SELECT ${cols} FROM events ${where('(stream_id, version) > (@lastStream, @lastVersion)')}

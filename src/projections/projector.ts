@@ -31,7 +31,12 @@ export interface Projector {
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ')
 
-export const upsertSql = (schema: string, table: string, keys: readonly string[], columns: readonly string[]) =>
+export const upsertSql = (
+  schema: string,
+  table: string,
+  keys: readonly string[],
+  columns: readonly string[],
+) =>
   `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES (${placeholders(columns.length)})
    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${columns
      .filter((c) => !keys.includes(c))
@@ -44,11 +49,19 @@ export const upsertSql = (schema: string, table: string, keys: readonly string[]
  */
 export const createProjector = (db: Db, schema = 'main'): Projector => {
   const upserts = Object.fromEntries(
-    Object.entries(TABLE_OF).map(([type, t]) => [type, db.prepare(upsertSql(schema, t.table, [t.key], t.columns))]),
+    Object.entries(TABLE_OF).map(([type, t]) => [
+      type,
+      db.prepare(upsertSql(schema, t.table, [t.key], t.columns)),
+    ]),
   )
-  const ensureQueue = db.prepare(`INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`)
+  const ensureQueue = db.prepare(
+    `INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`,
+  )
   const counters = new Map(
-    JOB_STATUSES.map((s) => [s, db.prepare(`UPDATE ${schema}.queues SET ${s} = ${s} + ? WHERE session_id = ?`)]),
+    JOB_STATUSES.map((s) => [
+      s,
+      db.prepare(`UPDATE ${schema}.queues SET ${s} = ${s} + ? WHERE session_id = ?`),
+    ]),
   )
   const deleteTimer = db.prepare(`DELETE FROM ${schema}.timers WHERE stream_id = ? AND timer_id = ?`)
   const upsertTimer = db.prepare(upsertSql(schema, 'timers', ['stream_id', 'timer_id'], TIMER_COLUMNS))

@@ -18,7 +18,9 @@ try {
   db.pragma('cache_size = -131072')
   // One read transaction: the whole range is folded from one consistent view of the log.
   db.exec('BEGIN')
-  const totals = foldStreams(db, range, (batch) => port.postMessage({ kind: 'rows', batch } satisfies WorkerMessage))
+  const totals = foldStreams(db, range, (batch) =>
+    port.postMessage({ kind: 'rows', batch } satisfies WorkerMessage),
+  )
   db.exec('COMMIT')
   port.postMessage({ kind: 'done', ...totals } satisfies WorkerMessage)
 } catch (err) {

@@ -7,7 +7,14 @@ import type { Db } from '../eventlog/database.ts'
 import { ReplayError } from '../errors.ts'
 import { foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
 import type { WorkerMessage } from './rebuild-worker.ts'
-import { isJobStatus, JOB_COLUMNS, JOB_STATUSES, QUEUE_COLUMNS, SESSION_COLUMNS, TIMER_COLUMNS } from './rows.ts'
+import {
+  isJobStatus,
+  JOB_COLUMNS,
+  JOB_STATUSES,
+  QUEUE_COLUMNS,
+  SESSION_COLUMNS,
+  TIMER_COLUMNS,
+} from './rows.ts'
 
 export const PROJECTION_TABLES = ['jobs', 'sessions', 'queues', 'timers'] as const
 
@@ -37,7 +44,9 @@ const SESSION_INDEX = JOB_COLUMNS.indexOf('session_id')
 /** Splits the streams into `parts` ranges of about equal count, along the (stream_id, version) index. */
 const partition = (db: Db, parts: number): StreamRange[] => {
   const streams = db.prepare('SELECT count(*) FROM events WHERE version = 1').pluck().get() as number
-  const at = db.prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?').pluck()
+  const at = db
+    .prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?')
+    .pluck()
   const cuts: (string | null)[] = [null]
   for (let i = 1; i < parts; i++) cuts.push(at.get(Math.floor((streams * i) / parts) - 1) as string)
   cuts.push(null)
@@ -46,10 +55,7 @@ const partition = (db: Db, parts: number): StreamRange[] => {
 
 const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void) =>
   new Promise<{ events: number; streams: number }>((resolve, reject) => {
-    const worker = new Worker(new URL('./rebuild-worker.ts', import.meta.url), {
-      workerData: { file, range },
-      execArgv: ['--import', 'tsx'],
-    })
+    const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), { workerData: { file, range } })
     let settled = false
     worker.on('message', (m: WorkerMessage) => {
       if (m.kind === 'rows') {
@@ -87,11 +93,15 @@ const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) =
 export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): Promise<RebuildReport> => {
   const schema = options.schema ?? 'main'
   const started = performance.now()
-  const eventCount = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").pluck().get() as number
+  const eventCount = db
+    .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
+    .pluck()
+    .get() as number
   const inMemory = db.memory || db.name === ''
   const workers = inMemory
     ? 0
-    : (options.workers ?? (eventCount >= WORKER_THRESHOLD ? Math.max(1, Math.min(4, availableParallelism())) : 0))
+    : (options.workers ??
+      (eventCount >= WORKER_THRESHOLD ? Math.max(1, Math.min(4, availableParallelism())) : 0))
 
   const insert = {
     jobs: db.prepare(insertSql(schema, 'jobs', JOB_COLUMNS)),
@@ -132,14 +142,19 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
     if (workers === 0) {
       totals = foldStreams(db, { after: null, upTo: null }, write)
     } else {
-      const results = await Promise.all(partition(db, workers).map((range) => runWorker(db.name, range, write)))
+      const results = await Promise.all(
+        partition(db, workers).map((range) => runWorker(db.name, range, write)),
+      )
       for (const r of results) {
         totals.events += r.events
         totals.streams += r.streams
       }
     }
-    for (const i of indexes) db.exec(i.sql.replace(/^CREATE (UNIQUE )?INDEX (\w+)/i, `CREATE $1INDEX ${schema}.$2`))
-    const ensureQueue = db.prepare(`INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`)
+    for (const i of indexes)
+      db.exec(i.sql.replace(/^CREATE (UNIQUE )?INDEX (\w+)/i, `CREATE $1INDEX ${schema}.$2`))
+    const ensureQueue = db.prepare(
+      `INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`,
+    )
     const setCounts = db.prepare(
       `UPDATE ${schema}.queues SET ${JOB_STATUSES.map((s) => `${s} = @${s}`).join(', ')} WHERE session_id = @sessionId`,
     )

@@ -69,7 +69,15 @@ export const QUEUE_COLUMNS = [
   'updated_at',
 ] as const
 
-export const TIMER_COLUMNS = ['stream_id', 'timer_id', 'delay', 'fact_type', 'due_at', 'due_ms', 'armed_version'] as const
+export const TIMER_COLUMNS = [
+  'stream_id',
+  'timer_id',
+  'delay',
+  'fact_type',
+  'due_at',
+  'due_ms',
+  'armed_version',
+] as const
 
 export const TABLE_OF: Record<StreamType, { table: string; key: string; columns: readonly string[] }> = {
   job: { table: 'jobs', key: 'id', columns: JOB_COLUMNS },
@@ -100,8 +108,18 @@ const jsonOrNull = (v: unknown): string | null => (v === null || v === undefined
  * @example
  * const values = rowOf(aggregates.job, 'job-01H…', 3, snapshot) // JOB_COLUMNS order
  */
-export const rowOf = (aggregate: Aggregate, streamId: string, version: number, snapshot: Snapshot): SqlValue[] => {
-  const machine: SqlValue[] = [version, aggregate.machineVersion, JSON.stringify(snapshot.value), JSON.stringify(snapshot.context)]
+export const rowOf = (
+  aggregate: Aggregate,
+  streamId: string,
+  version: number,
+  snapshot: Snapshot,
+): SqlValue[] => {
+  const machine: SqlValue[] = [
+    version,
+    aggregate.machineVersion,
+    JSON.stringify(snapshot.value),
+    JSON.stringify(snapshot.context),
+  ]
   switch (aggregate.streamType) {
     case 'job': {
       const c = snapshot.context as JobContext

@@ -22,7 +22,10 @@ export interface VerifyReport {
  * const report = await verifyProjections(db)
  * if (!report.identical) console.log(report.differences)
  */
-export const verifyProjections = async (db: Db, options: { limit?: number; workers?: number } = {}): Promise<VerifyReport> => {
+export const verifyProjections = async (
+  db: Db,
+  options: { limit?: number; workers?: number } = {},
+): Promise<VerifyReport> => {
   const limit = options.limit ?? 20
   const aside = createAsideSchema(db, `verify_${process.pid}_${Date.now()}`)
   try {
