@@ -53,6 +53,12 @@ export const initialJobContext: JobContext = {
   updatedAtMs: 0,
 }
 
+/** A fact's instant (a fired timer's event carries the timer fact's `at`). */
+const atOf = (event: unknown): number | null => {
+  const at = (event as { at?: unknown }).at
+  return typeof at === 'string' ? msOf(at) : null
+}
+
 const interruptedError: SendError = {
   code: 'INTERRUPTED',
   message: 'the process stopped while the message was being sent',
@@ -67,13 +73,9 @@ export const jobMachine = setup({
     wakeDispatcher: () => {},
     reportCompleted: () => {},
     reportFailed: () => {},
-    // Every fact carries its instant; a fired timer's event carries the fact's too.
-    touch: assign({
-      updatedAtMs: ({ context, event }) => {
-        const at = (event as { at?: unknown }).at
-        return typeof at === 'string' ? msOf(at) : context.updatedAtMs
-      },
-    }),
+    // Every fact carries its instant. Transitions that change more fold the instant into their own
+    // assign: one context copy per event keeps a fold cheap.
+    touch: assign({ updatedAtMs: ({ context, event }) => atOf(event) ?? context.updatedAtMs }),
   },
   guards: {
     scheduledForLater: ({ event }) =>
@@ -106,13 +108,10 @@ export const jobMachine = setup({
           {
             guard: 'scheduledForLater',
             target: 'delayed',
-            actions: [
-              assign(({ event }) => queuedContext(event)),
-              assign({
-                nextAttemptAtMs: ({ event }) => msOf(event.sendAt ?? event.at),
-                delayMs: ({ event }) => msOf(event.sendAt ?? event.at) - msOf(event.at),
-              }),
-            ],
+            actions: assign(({ event }) => {
+              const sendAt = msOf(event.sendAt ?? event.at)
+              return { ...queuedContext(event), nextAttemptAtMs: sendAt, delayMs: sendAt - msOf(event.at) }
+            }),
           },
           { target: 'waiting', actions: assign(({ event }) => queuedContext(event)) },
         ],
@@ -124,7 +123,11 @@ export const jobMachine = setup({
         JobAttemptStarted: {
           guard: 'isNextAttempt',
           target: 'active',
-          actions: [assign({ attempts: ({ event }) => event.attempt, nextAttemptAtMs: null }), 'touch'],
+          actions: assign(({ event }) => ({
+            attempts: event.attempt,
+            nextAttemptAtMs: null,
+            updatedAtMs: msOf(event.at),
+          })),
         },
         JobCancelled: { target: 'cancelled', actions: 'touch' },
       },
@@ -135,58 +138,82 @@ export const jobMachine = setup({
         JobSent: {
           guard: 'isCurrentAttempt',
           target: 'completed',
-          actions: [assign({ messageId: ({ event }) => event.messageId, lastError: null }), 'touch'],
+          actions: assign(({ event }) => ({
+            messageId: event.messageId,
+            lastError: null,
+            updatedAtMs: msOf(event.at),
+          })),
         },
         JobAttemptFailed: [
           {
             guard: 'canRetry',
             target: 'delayed',
-            actions: [
-              assign(({ context, event }) => {
-                const delayMs = backoffDelay(
-                  { baseMs: context.backoffBaseMs, maxMs: context.backoffMaxMs },
-                  event.attempt,
-                  event.jitter,
-                )
-                return { lastError: event.error, delayMs, nextAttemptAtMs: msOf(event.at) + delayMs }
-              }),
-              'touch',
-            ],
+            actions: assign(({ context, event }) => {
+              const delayMs = backoffDelay(
+                { baseMs: context.backoffBaseMs, maxMs: context.backoffMaxMs },
+                event.attempt,
+                event.jitter,
+              )
+              const at = msOf(event.at)
+              return { lastError: event.error, delayMs, nextAttemptAtMs: at + delayMs, updatedAtMs: at }
+            }),
           },
           {
             guard: 'isCurrentAttempt',
             target: 'failed',
-            actions: [assign({ lastError: ({ event }) => event.error, nextAttemptAtMs: null }), 'touch'],
+            actions: assign(({ event }) => ({
+              lastError: event.error,
+              nextAttemptAtMs: null,
+              updatedAtMs: msOf(event.at),
+            })),
           },
         ],
         JobRateLimited: {
           guard: 'isCurrentAttempt',
           target: 'waiting',
-          actions: [assign({ attempts: ({ context }) => context.attempts - 1 }), 'touch'],
+          actions: assign(({ context, event }) => ({
+            attempts: context.attempts - 1,
+            updatedAtMs: msOf(event.at),
+          })),
         },
         JobAttemptInterrupted: [
           {
             guard: 'canRetryInterrupted',
             target: 'waiting',
-            actions: [assign({ duplicateRisk: true, lastError: interruptedError }), 'touch'],
+            actions: assign(({ event }) => ({
+              duplicateRisk: true,
+              lastError: interruptedError,
+              updatedAtMs: msOf(event.at),
+            })),
           },
           {
             guard: 'isCurrentAttempt',
             target: 'failed',
-            actions: [
-              assign({ duplicateRisk: true, lastError: { ...interruptedError, retryable: false } }),
-              'touch',
-            ],
+            actions: assign(({ event }) => ({
+              duplicateRisk: true,
+              lastError: { ...interruptedError, retryable: false },
+              updatedAtMs: msOf(event.at),
+            })),
           },
         ],
       },
     },
     delayed: {
       after: {
-        untilDue: { target: 'waiting', actions: [assign({ nextAttemptAtMs: null, delayMs: 0 }), 'touch'] },
+        untilDue: {
+          target: 'waiting',
+          actions: assign(({ context, event }) => ({
+            nextAttemptAtMs: null,
+            delayMs: 0,
+            updatedAtMs: atOf(event) ?? context.updatedAtMs,
+          })),
+        },
       },
       on: {
-        JobCancelled: { target: 'cancelled', actions: [assign({ nextAttemptAtMs: null }), 'touch'] },
+        JobCancelled: {
+          target: 'cancelled',
+          actions: assign(({ event }) => ({ nextAttemptAtMs: null, updatedAtMs: msOf(event.at) })),
+        },
       },
     },
     completed: { type: 'final', entry: 'reportCompleted' },
@@ -195,14 +222,12 @@ export const jobMachine = setup({
       on: {
         JobRetryRequested: {
           target: 'waiting',
-          actions: [
-            assign({
-              attempts: 0,
-              manualRetries: ({ context }) => context.manualRetries + 1,
-              nextAttemptAtMs: null,
-            }),
-            'touch',
-          ],
+          actions: assign(({ context, event }) => ({
+            attempts: 0,
+            manualRetries: context.manualRetries + 1,
+            nextAttemptAtMs: null,
+            updatedAtMs: msOf(event.at),
+          })),
         },
       },
     },

@@ -3,7 +3,8 @@
 -- appends the events they reflect.
 --
 -- Each stream's row also keeps its machine snapshot (machine_version, machine_state, context), from
--- which the next command is decided without folding the stream again.
+-- which the next command is decided without folding the stream again. JSON columns are not CHECKed
+-- here: only Kurir's projector writes them, and the log they come from is checked on append.
 
 -- One row per message job.
 CREATE TABLE jobs (
@@ -16,7 +17,7 @@ CREATE TABLE jobs (
   body             TEXT    NOT NULL,
   attempts         INTEGER NOT NULL,
   max_attempts     INTEGER NOT NULL,
-  last_error       TEXT CHECK (last_error IS NULL OR json_valid(last_error)),
+  last_error       TEXT,
   next_attempt_at  TEXT,
   send_at          TEXT,
   message_id       TEXT,
@@ -24,8 +25,8 @@ CREATE TABLE jobs (
   duplicate_risk   INTEGER NOT NULL DEFAULT 0,
   version          INTEGER NOT NULL,
   machine_version  INTEGER NOT NULL,
-  machine_state    TEXT    NOT NULL CHECK (json_valid(machine_state)),
-  context          TEXT    NOT NULL CHECK (json_valid(context)),
+  machine_state    TEXT    NOT NULL,
+  context          TEXT    NOT NULL,
   created_at       TEXT    NOT NULL,
   updated_at       TEXT    NOT NULL
 ) WITHOUT ROWID;
@@ -39,14 +40,14 @@ CREATE TABLE sessions (
   id                    TEXT PRIMARY KEY,
   state                 TEXT    NOT NULL,
   since                 TEXT    NOT NULL,
-  last_error            TEXT CHECK (last_error IS NULL OR json_valid(last_error)),
+  last_error            TEXT,
   consecutive_failures  INTEGER NOT NULL,
   restarts              INTEGER NOT NULL,
   phone_number          TEXT,
   version               INTEGER NOT NULL,
   machine_version       INTEGER NOT NULL,
-  machine_state         TEXT    NOT NULL CHECK (json_valid(machine_state)),
-  context               TEXT    NOT NULL CHECK (json_valid(context)),
+  machine_state         TEXT    NOT NULL,
+  context               TEXT    NOT NULL,
   created_at            TEXT    NOT NULL,
   updated_at            TEXT    NOT NULL
 ) WITHOUT ROWID;
@@ -57,7 +58,7 @@ CREATE TABLE queues (
   session_id       TEXT PRIMARY KEY,
   paused           INTEGER NOT NULL DEFAULT 0,
   cooldown_until   TEXT,
-  config           TEXT    NOT NULL CHECK (json_valid(config)),
+  config           TEXT    NOT NULL,
   waiting          INTEGER NOT NULL DEFAULT 0,
   active           INTEGER NOT NULL DEFAULT 0,
   delayed          INTEGER NOT NULL DEFAULT 0,
@@ -66,8 +67,8 @@ CREATE TABLE queues (
   cancelled        INTEGER NOT NULL DEFAULT 0,
   version          INTEGER NOT NULL DEFAULT 0,
   machine_version  INTEGER,
-  machine_state    TEXT CHECK (machine_state IS NULL OR json_valid(machine_state)),
-  context          TEXT CHECK (context IS NULL OR json_valid(context)),
+  machine_state    TEXT,
+  context          TEXT,
   updated_at       TEXT
 ) WITHOUT ROWID;
 

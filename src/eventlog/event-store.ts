@@ -118,6 +118,7 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
   const appendOne = (
     p: Pending,
     versions: Map<string, number>,
+    createdAt: string,
   ): { result: AppendResult; stored: StoredEvent[] } => {
     const current = versions.get(p.streamId) ?? (versionOf.get(p.streamId) as number)
     const expected = p.options.expectedVersion
@@ -135,11 +136,9 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
       }
     }
     const streamType = p.options.streamType ?? streamTypeOf(p.streamId)
-    const createdAt = new Date(clock.now()).toISOString()
     const stored: StoredEvent[] = []
     let version = current
-    // A savepoint per append: its failure (a CHECK, a throwing projection) leaves the batch intact.
-    db.transaction(() => {
+    const write = () => {
       p.encoded.forEach((e, i) => {
         version += 1
         const eventId = newId()
@@ -169,7 +168,11 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
         })
       })
       p.options.inTransaction?.(stored)
-    })()
+    }
+    // A savepoint per append, so that its failure (a CHECK, a throwing projection) leaves the rest of the
+    // batch intact. A lone INSERT is atomic by itself and needs none.
+    if (p.encoded.length === 1 && !p.options.inTransaction) write()
+    else db.transaction(write)()
     versions.set(p.streamId, version)
     return { result: { ok: true, streamId: p.streamId, nextVersion: version, events: stored }, stored }
   }
@@ -189,9 +192,10 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
     try {
       db.transaction(() => {
         const versions = new Map<string, number>()
+        const createdAt = new Date(clock.now()).toISOString()
         for (const p of batch) {
           try {
-            outcomes.push({ ok: true, ...appendOne(p, versions) })
+            outcomes.push({ ok: true, ...appendOne(p, versions, createdAt) })
           } catch (error) {
             const code = (error as { code?: string }).code ?? ''
             if (code.startsWith('SQLITE_CONSTRAINT')) {

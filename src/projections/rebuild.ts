@@ -3,8 +3,8 @@
 // Large logs are folded by worker threads, one range of streams each, while this thread writes.
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { Db } from '../eventlog/database.ts'
 import { ReplayError } from '../errors.ts'
+import type { Db } from '../eventlog/database.ts'
 import { foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
 import type { WorkerMessage } from './rebuild-worker.ts'
 import {
@@ -55,7 +55,9 @@ const partition = (db: Db, parts: number): StreamRange[] => {
 
 const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void) =>
   new Promise<{ events: number; streams: number }>((resolve, reject) => {
-    const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), { workerData: { file, range } })
+    const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), {
+      workerData: { file, range },
+    })
     let settled = false
     worker.on('message', (m: WorkerMessage) => {
       if (m.kind === 'rows') {

@@ -145,6 +145,8 @@ describe('event store', () => {
       store.append('job-c', [{ type: 'C1', data: cyclic }], { expectedVersion: 0 }),
       store.append('job-d', [{ type: '', data: {} }], { expectedVersion: 0 }),
       store.append('job-e', [ev('E1')], { expectedVersion: 0 }),
+      store.append('job-f', [ev('F'.repeat(101))], { expectedVersion: 0 }), // a lone event breaking a CHECK
+      store.append('job-g', [ev('G1')], { expectedVersion: 0 }),
     ])
     expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
       'ok',
@@ -152,10 +154,13 @@ describe('event store', () => {
       'InvalidEvent',
       'InvalidEvent',
       'ok',
+      'InvalidEvent',
+      'ok',
     ])
     // The first event of job-b was rolled back with its append.
     expect(countIn(dir, "stream_id = 'job-b'")).toBe(0)
-    expect(countIn(dir)).toBe(2)
+    expect(countIn(dir)).toBe(3)
+    expect(store.streamVersion('job-g')).toBe(1)
   })
 
   it('rolls back only the append whose in-transaction projection throws', async () => {

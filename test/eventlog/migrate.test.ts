@@ -28,14 +28,7 @@ describe('migrations', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(first.current)
     expect(db.pragma('application_id', { simple: true })).toBe(KURIR_APPLICATION_ID)
     expect(tables(db)).toEqual(
-      expect.arrayContaining([
-        'events',
-        'jobs',
-        'kurir_migrations',
-        'queues',
-        'sessions',
-        'timers',
-      ]),
+      expect.arrayContaining(['events', 'jobs', 'kurir_migrations', 'queues', 'sessions', 'timers']),
     )
     expect(migrate(db).applied).toEqual([])
     db.close()
