@@ -53,37 +53,41 @@ const partition = (db: Db, parts: number): StreamRange[] => {
   return cuts.slice(0, -1).map((after, i) => ({ after, upTo: cuts[i + 1] ?? null }))
 }
 
-const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void) =>
-  new Promise<{ events: number; streams: number }>((resolve, reject) => {
-    const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), {
-      workerData: { file, range },
-    })
+interface WorkerRun {
+  done: Promise<{ events: number; streams: number }>
+  stop: () => Promise<number>
+}
+
+const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void): WorkerRun => {
+  const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), { workerData: { file, range } })
+  const done = new Promise<{ events: number; streams: number }>((resolve, reject) => {
     let settled = false
+    const fail = (err: unknown) => {
+      settled = true
+      reject(err)
+    }
     worker.on('message', (m: WorkerMessage) => {
+      if (settled) return
       if (m.kind === 'rows') {
         try {
           onRows(m.batch)
         } catch (err) {
-          settled = true
-          void worker.terminate()
-          reject(err)
+          fail(err)
         }
       } else if (m.kind === 'done') {
         settled = true
         resolve({ events: m.events, streams: m.streams })
       } else {
-        settled = true
-        reject(m.replay ? new ReplayError(m.message) : new Error(m.message))
+        fail(m.replay ? new ReplayError(m.message) : new Error(m.message))
       }
     })
-    worker.on('error', (err) => {
-      settled = true
-      reject(err)
-    })
+    worker.on('error', fail)
     worker.on('exit', (code) => {
-      if (!settled) reject(new Error(`rebuild worker exited with code ${code}`))
+      if (!settled) fail(new Error(`rebuild worker exited with code ${code}`))
     })
   })
+  return { done, stop: () => worker.terminate() }
+}
 
 /**
  * Empties the projection tables of `schema` and refills them by folding every stream.
@@ -118,8 +122,8 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
       const sessionId = row[SESSION_INDEX] as string
       const status = row[STATUS_INDEX] as string
       if (!isJobStatus(status)) continue
-      let c = counts.get(sessionId)
-      if (!c) counts.set(sessionId, (c = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]))))
+      const c = counts.get(sessionId) ?? Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]))
+      counts.set(sessionId, c)
       c[status] = (c[status] ?? 0) + 1
     }
     for (const row of batch.sessions) insert.sessions.run(row)
@@ -144,12 +148,22 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
     if (workers === 0) {
       totals = foldStreams(db, { after: null, upTo: null }, write)
     } else {
-      const results = await Promise.all(
-        partition(db, workers).map((range) => runWorker(db.name, range, write)),
+      // Once any worker fails, nothing more is written and every worker is stopped before the rollback.
+      let aborted = false
+      const runs = partition(db, workers).map((range) =>
+        runWorker(db.name, range, (batch) => {
+          if (!aborted) write(batch)
+        }),
       )
-      for (const r of results) {
-        totals.events += r.events
-        totals.streams += r.streams
+      try {
+        for (const r of await Promise.all(runs.map((run) => run.done))) {
+          totals.events += r.events
+          totals.streams += r.streams
+        }
+      } catch (err) {
+        aborted = true
+        await Promise.all(runs.map((run) => run.stop()))
+        throw err
       }
     }
     for (const i of indexes)

@@ -31,23 +31,23 @@ export interface TimerSchedulerDeps {
 }
 
 /** Appends the fact of a due timer; refused (and left to the stream) if the machine no longer waits on it. */
-export const fireTimer = (commands: CommandHandler, db: Db, timer: DueTimer) =>
-  commands.execute(
-    timer.stream_id,
-    ({ now }) => {
-      const still = db
-        .prepare('SELECT 1 FROM timers WHERE stream_id = ? AND timer_id = ? AND due_ms = ?')
-        .get(timer.stream_id, timer.timer_id, timer.due_ms)
-      if (!still) return []
-      return [
-        {
-          type: timer.fact_type,
-          data: { timer: timer.delay, dueAt: timer.due_at, at: new Date(now).toISOString() },
-        },
-      ]
-    },
-    { actor: 'timer-scheduler', causationId: `${timer.stream_id}/${timer.timer_id}` },
-  )
+export const timerFirer = (commands: CommandHandler, db: Db) => {
+  const stillArmed = db.prepare('SELECT 1 FROM timers WHERE stream_id = ? AND timer_id = ? AND due_ms = ?')
+  return (timer: DueTimer) =>
+    commands.execute(
+      timer.stream_id,
+      ({ now }) => {
+        if (!stillArmed.get(timer.stream_id, timer.timer_id, timer.due_ms)) return []
+        return [
+          {
+            type: timer.fact_type,
+            data: { timer: timer.delay, dueAt: timer.due_at, at: new Date(now).toISOString() },
+          },
+        ]
+      },
+      { actor: 'timer-scheduler', causationId: `${timer.stream_id}/${timer.timer_id}` },
+    )
+}
 
 /**
  * @example
@@ -61,6 +61,7 @@ export const createTimerScheduler = ({
   clock,
   log,
 }: TimerSchedulerDeps): TimerScheduler => {
+  const fire = timerFirer(commands, db)
   const earliest = db.prepare('SELECT min(due_ms) FROM timers').pluck()
   const dueNow = db.prepare(
     'SELECT stream_id, timer_id, delay, fact_type, due_at, due_ms FROM timers WHERE due_ms <= ? ORDER BY due_ms, stream_id LIMIT 500',
@@ -96,7 +97,7 @@ export const createTimerScheduler = ({
       if (due.length === 0 || !running) return
       for (const t of due) {
         try {
-          await fireTimer(commands, db, t)
+          await fire(t)
         } catch (err) {
           refused.add(`${t.stream_id}/${t.timer_id}/${t.due_ms}`)
           const level = err instanceof IllegalStateError ? 'warn' : 'error'
