@@ -16,6 +16,9 @@ export interface TimerRow {
   armedVersion: number
 }
 
+/** Every stream's row keeps its machine snapshot in these columns, in this order. */
+const SNAPSHOT_COLUMNS = ['version', 'machine_version', 'machine_state', 'context'] as const
+
 export const JOB_COLUMNS = [
   'id',
   'session_id',
@@ -32,10 +35,7 @@ export const JOB_COLUMNS = [
   'message_id',
   'idempotency_key',
   'duplicate_risk',
-  'version',
-  'machine_version',
-  'machine_state',
-  'context',
+  ...SNAPSHOT_COLUMNS,
   'created_at',
   'updated_at',
 ] as const
@@ -48,10 +48,7 @@ export const SESSION_COLUMNS = [
   'consecutive_failures',
   'restarts',
   'phone_number',
-  'version',
-  'machine_version',
-  'machine_state',
-  'context',
+  ...SNAPSHOT_COLUMNS,
   'created_at',
   'updated_at',
 ] as const
@@ -62,10 +59,7 @@ export const QUEUE_COLUMNS = [
   'paused',
   'cooldown_until',
   'config',
-  'version',
-  'machine_version',
-  'machine_state',
-  'context',
+  ...SNAPSHOT_COLUMNS,
   'updated_at',
 ] as const
 
