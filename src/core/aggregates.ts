@@ -4,6 +4,7 @@ import { QUEUE_MACHINE_VERSION, queueMachine } from '../../machines/queue-machin
 import { SESSION_MACHINE_VERSION, sessionMachine } from '../../machines/session-machine.ts'
 import { ReplayError, ValidationError } from '../errors.ts'
 import { streamTypeOf } from '../eventlog/types.ts'
+import { compileFolder } from './compiled-fold.ts'
 import {
   type EventSchemas,
   jobEventSchemas,
@@ -17,7 +18,10 @@ export type StreamType = 'job' | 'session' | 'queue'
 export interface Aggregate {
   streamType: StreamType
   machineVersion: number
+  /** Folds with xstate: commands, traces, streams restored from their rows. */
   folder: Folder
+  /** Folds a whole log for rebuild: the compiled folder when the machine is flat, else `folder`. */
+  rebuildFolder: Folder
   /** For each delay the machine declares, the fact appended when its persisted timer fires. */
   timerFacts: Record<string, string>
   /** Every event type of this stream, schema version 1. */
@@ -30,13 +34,18 @@ const aggregate = (
   machineVersion: number,
   timerFacts: Record<string, string>,
   schemas: EventSchemas,
-): Aggregate => ({
-  streamType,
-  machineVersion,
-  folder: createFolder(machine, timerFacts),
-  timerFacts,
-  schemas,
-})
+): Aggregate => {
+  const folder = createFolder(machine, timerFacts)
+  const compiled = compileFolder(machine, timerFacts)
+  return {
+    streamType,
+    machineVersion,
+    folder,
+    rebuildFolder: 'folder' in compiled ? compiled.folder : folder,
+    timerFacts,
+    schemas,
+  }
+}
 
 export const aggregates: Record<StreamType, Aggregate> = {
   job: aggregate('job', jobMachine, JOB_MACHINE_VERSION, { untilDue: 'JobDue' }, jobEventSchemas),
@@ -86,13 +95,11 @@ export const assertReadable = (
   event: { position: number; streamId: string; type: string; schemaVersion: number },
   agg: Aggregate | undefined,
 ): Aggregate => {
+  if (agg && event.type in agg.schemas && event.schemaVersion === CURRENT_SCHEMA_VERSION) return agg
   const where = `event at position ${event.position} (${event.type} in ${event.streamId})`
   if (!agg) throw new ReplayError(`${where}: unknown stream type '${streamTypeOf(event.streamId)}'`)
   if (!(event.type in agg.schemas)) throw new ReplayError(`${where}: unknown event type '${event.type}'`)
-  if (event.schemaVersion !== CURRENT_SCHEMA_VERSION) {
-    throw new ReplayError(
-      `${where}: schema version ${event.schemaVersion} is not known to this version of Kurir`,
-    )
-  }
-  return agg
+  throw new ReplayError(
+    `${where}: schema version ${event.schemaVersion} is not known to this version of Kurir`,
+  )
 }

@@ -1,7 +1,7 @@
 // A stream's current snapshot: restored from its projection row, or folded from its events when there is
 // no row or the row was written by another machine version.
 import type { EventStore } from '../eventlog/event-store.ts'
-import { TABLE_OF } from '../projections/rows.ts'
+import { CONTEXT_IN_COLUMNS, contextOfRow, TABLE_OF } from '../projections/rows.ts'
 import { type Aggregate, assertReadable, entityIdOf, type StreamType } from './aggregates.ts'
 import type { Snapshot } from './fold.ts'
 
@@ -10,6 +10,7 @@ type SnapshotRow = {
   machine_version: number | null
   machine_state: string | null
   context: string | null
+  [column: string]: unknown
 }
 type Lookup = Record<StreamType, (entityId: string) => SnapshotRow | undefined>
 
@@ -20,9 +21,14 @@ const lookupOf = (store: EventStore): Lookup => {
   if (!l) {
     const made = Object.fromEntries(
       Object.entries(TABLE_OF).map(([type, t]) => {
-        const stmt = store.db.prepare(
-          `SELECT version, machine_version, machine_state, context FROM ${t.table} WHERE ${t.key} = ?`,
-        )
+        const columns = [
+          'version',
+          'machine_version',
+          'machine_state',
+          'context',
+          ...Object.values(CONTEXT_IN_COLUMNS[type as StreamType]),
+        ]
+        const stmt = store.db.prepare(`SELECT ${columns.join(', ')} FROM ${t.table} WHERE ${t.key} = ?`)
         return [type, (id: string) => stmt.get(id) as SnapshotRow | undefined]
       }),
     ) as Lookup
@@ -56,7 +62,10 @@ export const loadStream = (store: EventStore, aggregate: Aggregate, streamId: st
     row.machine_state !== null &&
     row.context !== null
   ) {
-    const snapshot = aggregate.folder.restore(JSON.parse(row.machine_state), JSON.parse(row.context))
+    const snapshot = aggregate.folder.restore(
+      JSON.parse(row.machine_state),
+      contextOfRow(aggregate.streamType, row),
+    )
     return { streamId, aggregate, snapshot, version: row.version }
   }
   return { streamId, aggregate, ...foldStream(store, aggregate, streamId) }

@@ -103,12 +103,14 @@ export const foldStreams = (
         streamId = sid
         aggregate = (aggregates as Record<string, Aggregate | undefined>)[streamTypeOf(sid)]
         snapshot = null
-        timers = new Map()
+        if (timers.size > 0) timers = new Map()
       }
       const agg = assertReadable({ position, streamId: sid, type, schemaVersion }, aggregate)
       const data = parseJsonObject(text, { position, stream_id: sid, type }, 'data')
-      const step = agg.folder.step(snapshot ?? agg.folder.initial, type, data)
-      collectTimerChanges(timers, agg, step, atMsOf(data), v)
+      const folder = agg.rebuildFolder
+      const step = folder.step(snapshot ?? folder.initial, type, data)
+      if (step.firedTimerId !== null || step.timers.length > 0)
+        collectTimerChanges(timers, agg, step, atMsOf(data), v)
       snapshot = step.after
       version = v
       events++

@@ -34,6 +34,7 @@ export interface RebuildOptions {
 
 /** Below this many events, starting workers costs more than it saves. */
 const WORKER_THRESHOLD = 100_000
+const YOUNG_GENERATION_MB = 64
 
 const insertSql = (schema: string, table: string, columns: readonly string[]) =>
   `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
@@ -59,7 +60,11 @@ interface WorkerRun {
 }
 
 const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void): WorkerRun => {
-  const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), { workerData: { file, range } })
+  const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), {
+    workerData: { file, range },
+    // Folding allocates many short-lived objects; a larger young generation makes fewer scavenges.
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+  })
   const done = new Promise<{ events: number; streams: number }>((resolve, reject) => {
     let settled = false
     const fail = (err: unknown) => {

@@ -73,6 +73,52 @@ export const TIMER_COLUMNS = [
   'armed_version',
 ] as const
 
+/**
+ * Context fields a table already keeps, unchanged, in a column of its own (context field → column). The
+ * `context` column leaves them out — a message body is stored once — and loading a snapshot puts them
+ * back from their columns.
+ */
+export const CONTEXT_IN_COLUMNS: Record<StreamType, Readonly<Record<string, string>>> = {
+  job: {
+    jobId: 'id',
+    sessionId: 'session_id',
+    chatId: 'chat_id',
+    body: 'body',
+    priority: 'priority',
+    attempts: 'attempts',
+    maxAttempts: 'max_attempts',
+    messageId: 'message_id',
+    idempotencyKey: 'idempotency_key',
+  },
+  session: {
+    sessionId: 'id',
+    consecutiveFailures: 'consecutive_failures',
+    restarts: 'restarts',
+    phoneNumber: 'phone_number',
+  },
+  queue: {},
+}
+
+/** The context as the `context` column stores it: without the fields kept in columns. */
+const storedContext = (streamType: StreamType, context: object): string => {
+  const inColumns = CONTEXT_IN_COLUMNS[streamType]
+  const rest: Record<string, unknown> = {}
+  for (const key in context) {
+    if (!(key in inColumns)) rest[key] = (context as Record<string, unknown>)[key]
+  }
+  return JSON.stringify(rest)
+}
+
+/** The whole context again, from the `context` column and the columns that hold the rest. */
+export const contextOfRow = (
+  streamType: StreamType,
+  row: Record<string, unknown>,
+): Record<string, unknown> => {
+  const context = JSON.parse(row['context'] as string) as Record<string, unknown>
+  for (const [key, column] of Object.entries(CONTEXT_IN_COLUMNS[streamType])) context[key] = row[column]
+  return context
+}
+
 export const TABLE_OF: Record<StreamType, { table: string; key: string; columns: readonly string[] }> = {
   job: { table: 'jobs', key: 'id', columns: JOB_COLUMNS },
   session: { table: 'sessions', key: 'id', columns: SESSION_COLUMNS },
@@ -112,7 +158,7 @@ export const rowOf = (
     version,
     aggregate.machineVersion,
     JSON.stringify(snapshot.value),
-    JSON.stringify(snapshot.context),
+    storedContext(aggregate.streamType, snapshot.context as object),
   ]
   switch (aggregate.streamType) {
     case 'job': {
