@@ -24,6 +24,17 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INSPECT: z.enum(['0', '1', '']).optional(),
   NODE_ENV: z.string().optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
+    .optional(),
+  BCRYPT_COST: z.coerce.number().int().min(10).max(15).default(12),
 })
 
 export interface Config {
@@ -41,6 +52,9 @@ export interface Config {
   logLevel: string
   inspect: boolean
   production: boolean
+  /** Origins allowed by CORS (CORS_ORIGINS, comma separated); none by default. */
+  corsOrigins: string[]
+  bcryptCost: number
 }
 
 /**
@@ -70,5 +84,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     logLevel: e.LOG_LEVEL,
     inspect: e.INSPECT === '1',
     production: e.NODE_ENV === 'production',
+    corsOrigins: e.CORS_ORIGINS ?? [],
+    bcryptCost: e.BCRYPT_COST,
   }
 }

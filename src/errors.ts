@@ -44,3 +44,28 @@ export class DatabaseRefusedError extends KurirError {
 export class ReplayError extends KurirError {
   readonly code = 'REPLAY_ERROR'
 }
+
+/** Missing, invalid, expired or revoked credentials (HTTP 401). */
+export class UnauthorizedError extends KurirError {
+  readonly code: string = 'UNAUTHORIZED'
+}
+
+/** Authenticated, but the role does not allow it (HTTP 403). */
+export class ForbiddenError extends KurirError {
+  readonly code = 'FORBIDDEN'
+}
+
+/** The same thing already exists (HTTP 409). */
+export class ConflictError extends KurirError {
+  readonly code: string = 'CONFLICT'
+}
+
+/** Too many attempts; try again after `retryAfterSeconds` (HTTP 429 with `Retry-After`). */
+export class TooManyRequestsError extends KurirError {
+  readonly code = 'TOO_MANY_REQUESTS'
+  readonly retryAfterSeconds: number
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message, { details: { retryAfterSeconds } })
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}

@@ -1,19 +1,28 @@
 // Composition root: config → database → migrations → core → timers → HTTP.
 import { serve } from '@hono/node-server'
 import { createApp } from './api/app.ts'
+import { resolveJwtSecret } from './auth/jwt-secret.ts'
+import { createLoginThrottle } from './auth/login-throttle.ts'
+import { createTokenService } from './auth/tokens.ts'
+import { createUserStore, type UserStore } from './auth/users.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
+import { ulidSource } from './ids.ts'
 import type { Logger } from './logger.ts'
 import { createTimerScheduler, type TimerScheduler } from './runtime/timer-scheduler.ts'
 
 export interface Gateway {
   core: Core
+  users: UserStore
   scheduler: TimerScheduler
   /** The bound address once listening. */
   address: { host: string; port: number }
   close(): Promise<void>
 }
+
+/** How long in-flight requests may take to finish once shutdown begins. */
+const SHUTDOWN_GRACE_MS = 10_000
 
 export interface GatewayOptions {
   config: Config
@@ -44,7 +53,36 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     log,
   })
   scheduler.start()
-  const app = createApp({ db: core.db, log })
+  const secret = resolveJwtSecret({
+    secretFromEnv: config.jwtSecret,
+    dataDir: config.dataDir,
+    production: config.production,
+  })
+  const newId = ulidSource(core.clock)
+  const users = createUserStore({ db: core.db, clock: core.clock, newId, bcryptCost: config.bcryptCost })
+  if (config.adminEmail && config.adminPassword) {
+    const created = await users.ensureAdmin({ email: config.adminEmail, password: config.adminPassword })
+    if (created) log.info({ email: config.adminEmail }, 'created the first user from ADMIN_EMAIL')
+  }
+  if (users.count() === 0) {
+    log.warn(
+      'no user yet: add one with `npx kurir user add --email you@example.com --password …` ' +
+        'or set ADMIN_EMAIL and ADMIN_PASSWORD',
+    )
+  }
+  const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
+  const throttle = createLoginThrottle({ clock: core.clock })
+  // Ends open event streams when the gateway closes, so that closing does not wait on them.
+  const shutdown = new AbortController()
+  const app = createApp({
+    db: core.db,
+    store: core.store,
+    clock: core.clock,
+    auth: { users, tokens, throttle },
+    log,
+    corsOrigins: config.corsOrigins,
+    shutdown: shutdown.signal,
+  })
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveServer(s))
     s.once('error', reject)
@@ -58,11 +96,26 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
   let closing: Promise<void> | null = null
   return {
     core,
+    users,
     scheduler,
     address,
     close() {
       closing ??= (async () => {
-        await new Promise<void>((r) => server.close(() => r()))
+        // Stop accepting, end event streams and idle keep-alive connections, let in-flight requests
+        // finish; connections still busy after the grace period are cut.
+        const closed = new Promise<void>((r) => server.close(() => r()))
+        shutdown.abort()
+        const http = server as unknown as {
+          closeIdleConnections?: () => void
+          closeAllConnections?: () => void
+        }
+        // Connections become idle as their last response ends: keep closing them until none is left.
+        http.closeIdleConnections?.()
+        const sweep = setInterval(() => http.closeIdleConnections?.(), 50)
+        const grace = setTimeout(() => http.closeAllConnections?.(), SHUTDOWN_GRACE_MS)
+        await closed
+        clearInterval(sweep)
+        clearTimeout(grace)
         await scheduler.stop()
         await core.close()
         log.info('Kurir stopped')

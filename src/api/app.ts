@@ -1,33 +1,174 @@
-// The HTTP app: a factory over its dependencies. Every error leaves in one shape.
-import { Hono } from 'hono'
-import type { Db } from '../eventlog/database.ts'
-import type { Logger } from '../logger.ts'
+// The HTTP app: a factory over its dependencies. Validation at the edge, one error shape, the OpenAPI
+// document made from the same schemas that validate.
 
-export interface ApiDeps {
-  db: Db
-  log?: Pick<Logger, 'error'>
+import { swaggerUI } from '@hono/swagger-ui'
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import type { MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { requestId } from 'hono/request-id'
+import { secureHeaders } from 'hono/secure-headers'
+import { authRoutes } from './auth-routes.ts'
+import type { ApiDeps, ApiEnv } from './deps.ts'
+import { errorBody, toErrorResponse } from './errors.ts'
+import { eventRoutes } from './event-routes.ts'
+import { requireAuth } from './require-auth.ts'
+import { statusRoutes } from './status-routes.ts'
+
+export { errorBody } from './errors.ts'
+
+/** 1 MiB: a WhatsApp text is at most 65,536 characters, well inside it. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
+
+const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i
+
+/** A request with a body must send it as JSON (415 otherwise); bodiless POSTs are fine. */
+const jsonBodiesOnly: MiddlewareHandler = async (c, next) => {
+  const method = c.req.method
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') {
+    const length = c.req.header('Content-Length')
+    const hasBody =
+      length === undefined
+        ? c.req.header('Transfer-Encoding') !== undefined || c.req.raw.body !== null
+        : length !== '0'
+    const media = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? ''
+    if (hasBody && !JSON_MEDIA.test(media)) {
+      return c.json(
+        errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json', {
+          contentType: media || null,
+        }),
+        415,
+      )
+    }
+  }
+  await next()
+  return undefined
 }
 
-export const errorBody = (code: string, message: string, details?: unknown) => ({
-  success: false as const,
-  error: { code, message, ...(details === undefined ? {} : { details }) },
+const health = createRoute({
+  method: 'get',
+  path: '/healthz',
+  tags: ['meta'],
+  summary: 'Liveness: 200 while the process serves and its database answers',
+  responses: {
+    200: {
+      description: 'Serving',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
 })
 
 /**
  * @example
- * const res = await createApp({ db }).request('/healthz')
+ * const app = createApp({ db, store, clock, auth })
+ * const res = await app.request('/healthz')
  */
-export const createApp = ({ db, log }: ApiDeps) => {
+export const createApp = (deps: ApiDeps) => {
+  const { db, store, clock, auth, log } = deps
+  const app = new OpenAPIHono<ApiEnv>({
+    // Schema failures of body, query, params and headers: 400 in the one error shape.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) => ({
+          path: i.path.map(String).join('.'),
+          message: i.message,
+        }))
+        const first = issues[0]
+        const message = first ? `${first.path || 'request'}: ${first.message}` : 'invalid request'
+        return c.json(errorBody('VALIDATION_ERROR', message, { target: result.target, issues }), 400)
+      }
+      return undefined
+    },
+  })
+
+  app.use(requestId({ headerName: 'X-Request-Id' }))
+  app.use(async (c, next) => {
+    const started = performance.now()
+    await next()
+    log?.info(
+      {
+        reqId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      },
+      'request',
+    )
+  })
+  app.use(secureHeaders())
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['Authorization', 'Content-Type'] }))
+  }
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+      onError: (c) =>
+        c.json(
+          errorBody(
+            'PAYLOAD_TOO_LARGE',
+            `request body over ${deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
+          ),
+          413,
+        ),
+    }),
+  )
+  app.use('/api/*', jsonBodiesOnly)
+
   const ping = db.prepare('SELECT 1').pluck()
-  const app = new Hono()
-  app.get('/healthz', (c) => {
+  app.openapi(health, (c) => {
     ping.get()
-    return c.json({ status: 'ok' })
+    return c.json({ status: 'ok' as const }, 200)
   })
+
+  app.route('/', authRoutes(auth))
+  app.use('/api/whatsapp/*', requireAuth(auth))
+  app.use('/api/events', requireAuth(auth))
+  app.use('/api/events/*', requireAuth(auth))
+  app.route('/', statusRoutes(db))
+  app.route(
+    '/',
+    eventRoutes({
+      store,
+      clock,
+      ...(deps.sseHeartbeatMs ? { heartbeatMs: deps.sseHeartbeatMs } : {}),
+      ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
+    }),
+  )
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  })
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['meta'],
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1 document' } },
+  })
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['meta'],
+    summary: 'Swagger UI over this document',
+    responses: { 200: { description: 'HTML page' } },
+  })
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Kurir',
+      version: '0.1.0',
+      description: 'WhatsApp HTTP gateway: durable queue, retries, sessions that recover by themselves.',
+    },
+  })
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }))
+
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404))
-  app.onError((err, c) => {
-    log?.error({ err, path: c.req.path }, 'request failed')
-    return c.json(errorBody('INTERNAL', 'internal error'), 500)
-  })
+  app.onError((err, c) => toErrorResponse(err, c, log))
   return app
 }
+
+export type App = ReturnType<typeof createApp>

@@ -1,9 +1,10 @@
-// `kurir <command>`: serve, migrate, replay rebuild | verify | trace, events export.
+// `kurir <command>`: serve, migrate, user, replay rebuild | verify | trace, events export.
 import { KurirError } from '../errors.ts'
 import { eventsCommand } from './events-command.ts'
 import { migrateCommand } from './migrate-command.ts'
 import { replayCommand } from './replay-command.ts'
 import { serveCommand } from './serve-command.ts'
+import { userCommand } from './user-command.ts'
 
 export interface Io {
   out: (line: string) => void
@@ -15,6 +16,11 @@ const USAGE = `usage: kurir <command>
 
   serve                                   run the gateway (the same as npm start)
   migrate                                 apply pending migrations to DATA_DIR and exit
+  user add --email E --password P [--role admin|sender]
+                                          create a user (role admin unless given)
+  user list                               every user: email, role, created
+  user remove --email E                   delete a user
+  user passwd --email E --password P      set a user's password
   replay rebuild                          drop and rebuild every projection from the event log
   replay verify                           rebuild aside and compare with the live projections
   replay trace <streamId> [--inspect]     each event of a stream: state before → after, effects asked for
@@ -35,6 +41,8 @@ export const main = async (argv: string[], io: Io = defaultIo): Promise<number> 
         return await serveCommand(rest, io)
       case 'migrate':
         return migrateCommand(rest, io)
+      case 'user':
+        return await userCommand(rest, io)
       case 'replay':
         return await replayCommand(rest, io)
       case 'events':

@@ -160,9 +160,9 @@ describe('kurir events export, migrate and bad input', () => {
   it('migrate applies pending migrations once', async () => {
     const dir = tempDir()
     expect((await run(dir, 'migrate')).out).toMatch(
-      /applied 0001_event_log\napplied 0002_projections\ndatabase migrated to 2/,
+      /applied 0001_event_log\napplied 0002_projections\napplied 0003_users\ndatabase migrated to 3/,
     )
-    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 2)')
+    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 3)')
   })
 
   it('refuses a database that is not Kurir’s with a clear message', async () => {

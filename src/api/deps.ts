@@ -1,0 +1,66 @@
+// What the API needs from the rest of Kurir, as the smallest interfaces it calls.
+import type { Clock } from '../clock.ts'
+import type { Db } from '../eventlog/database.ts'
+import type { EventStore } from '../eventlog/event-store.ts'
+
+export type Role = 'admin' | 'sender'
+
+export interface AuthUser {
+  id: string
+  email: string
+  role: Role
+}
+
+export interface TokenPair {
+  token: string
+  refreshToken: string
+  expiresIn: number
+}
+
+export interface AuthDeps {
+  users: {
+    authenticate(email: string, password: string): Promise<AuthUser | null>
+    findById(id: string): AuthUser | null
+  }
+  tokens: {
+    issue(user: AuthUser): Promise<TokenPair>
+    verifyAccess(token: string): Promise<{ userId: string; email: string; role: Role }>
+    refresh(refreshToken: string): Promise<TokenPair & { user?: AuthUser }>
+    logout(refreshToken: string, userId: string): void | Promise<void>
+  }
+  throttle: {
+    check(email: string, address: string): void
+    fail(email: string, address: string): void
+    succeed(email: string, address: string): void
+  }
+}
+
+export interface ApiLog {
+  info: (obj: object, msg: string) => void
+  warn: (obj: object, msg: string) => void
+  error: (obj: object, msg: string) => void
+}
+
+export interface ApiDeps {
+  db: Db
+  store: EventStore
+  clock: Clock
+  auth: AuthDeps
+  log?: ApiLog
+  /** Origins allowed by CORS; none by default. */
+  corsOrigins?: readonly string[]
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes?: number
+  /** Aborted when the gateway shuts down: open event streams end. */
+  shutdown?: AbortSignal
+  /** How often an idle event stream sends a comment to keep proxies from closing it. */
+  sseHeartbeatMs?: number
+}
+
+/** Variables set on the request context by the API's middleware. */
+export type ApiEnv = {
+  Variables: {
+    user: AuthUser
+    requestId: string
+  }
+}

@@ -1,0 +1,181 @@
+// GET /api/events (a page of the log by position) and GET /api/events/stream (Server-Sent Events,
+// resumable with Last-Event-ID). Both read the event log itself.
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { streamSSE } from 'hono/streaming'
+import type { Clock } from '../clock.ts'
+import type { EventStore } from '../eventlog/event-store.ts'
+import type { StoredEvent } from '../eventlog/types.ts'
+import type { ApiEnv } from './deps.ts'
+import { bearer, errors } from './schemas.ts'
+
+const EventSchema = z
+  .object({
+    position: z.number().int(),
+    streamId: z.string(),
+    version: z.number().int(),
+    type: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    metadata: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+  })
+  .openapi('Event')
+
+const STREAM_ID = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[a-z]+-[A-Za-z0-9_-]+$/, 'a stream id such as job-01J… or session-default')
+const POSITION = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+
+const PageQuery = z.object({
+  stream: STREAM_ID.optional().openapi({ description: 'only this stream' }),
+  after: POSITION.default(0).openapi({ description: 'events after this position' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+})
+
+const StreamQuery = z.object({
+  stream: STREAM_ID.optional().openapi({ description: 'only this stream' }),
+  after: POSITION.optional().openapi({ description: 'start after this position (Last-Event-ID wins)' }),
+})
+
+const StreamHeaders = z.object({
+  'last-event-id': z
+    .string()
+    .regex(/^\d{1,15}$/, 'the position of the last event received')
+    .optional(),
+})
+
+const listEvents = createRoute({
+  method: 'get',
+  path: '/api/events',
+  tags: ['events'],
+  summary: 'A page of the event log, in position order',
+  security: bearer,
+  request: { query: PageQuery },
+  responses: {
+    200: {
+      description: 'Events; when the page is full, a Link header names the next page',
+      content: { 'application/json': { schema: z.array(EventSchema) } },
+    },
+    ...errors(400, 401),
+  },
+})
+
+const streamEvents = createRoute({
+  method: 'get',
+  path: '/api/events/stream',
+  tags: ['events'],
+  summary: 'New events as Server-Sent Events (id = position; resumable with Last-Event-ID)',
+  security: bearer,
+  request: { query: StreamQuery, headers: StreamHeaders },
+  responses: {
+    200: {
+      description: 'An endless event stream; each message is one event as JSON',
+      content: { 'text/event-stream': { schema: z.string() } },
+    },
+    ...errors(400, 401),
+  },
+})
+
+const toJson = (e: StoredEvent) => ({
+  position: e.position,
+  streamId: e.streamId,
+  version: e.version,
+  type: e.type,
+  data: e.data,
+  metadata: e.metadata,
+  createdAt: e.createdAt,
+})
+
+const CATCH_UP_PAGE = 500
+
+/**
+ * @example
+ * app.route('/', eventRoutes({ store, clock }))
+ */
+export const eventRoutes = ({
+  store,
+  clock,
+  heartbeatMs = 15_000,
+  shutdown,
+}: {
+  store: EventStore
+  clock: Clock
+  heartbeatMs?: number
+  shutdown?: AbortSignal
+}) => {
+  const app = new OpenAPIHono<ApiEnv>()
+
+  app.openapi(listEvents, (c) => {
+    const { stream, after, limit } = c.req.valid('query')
+    const events = store.readAll(after, limit, stream === undefined ? {} : { streamId: stream })
+    const last = events[events.length - 1]
+    if (events.length === limit && last) {
+      const next = new URLSearchParams({ after: String(last.position), limit: String(limit) })
+      if (stream !== undefined) next.set('stream', stream)
+      c.header('Link', `</api/events?${next}>; rel="next"`)
+    }
+    return c.json(events.map(toJson), 200)
+  })
+
+  app.openapi(streamEvents, (c) => {
+    const { stream, after } = c.req.valid('query')
+    const lastEventId = c.req.valid('header')['last-event-id']
+    const filter = stream === undefined ? {} : { streamId: stream }
+    let sent = lastEventId !== undefined ? Number(lastEventId) : (after ?? store.lastPosition())
+    return streamSSE(c, async (sse) => {
+      // Subscribe before catching up, so nothing committed in between is missed; positions already
+      // sent are skipped.
+      const pending: StoredEvent[] = []
+      let wake: (() => void) | null = null
+      const unsubscribe = store.subscribe((events) => {
+        for (const e of events) if (stream === undefined || e.streamId === stream) pending.push(e)
+        wake?.()
+      })
+      let open = true
+      let heartbeat = clock.setTimer(function beat() {
+        if (!open) return
+        void sse.write(': keepalive\n\n')
+        heartbeat = clock.setTimer(beat, heartbeatMs)
+      }, heartbeatMs)
+      const end = () => {
+        open = false
+        wake?.()
+      }
+      sse.onAbort(end)
+      if (shutdown?.aborted) end()
+      shutdown?.addEventListener('abort', end, { once: true })
+      const send = async (e: StoredEvent) => {
+        if (e.position <= sent) return
+        await sse.writeSSE({ id: String(e.position), event: e.type, data: JSON.stringify(toJson(e)) })
+        sent = e.position
+      }
+      try {
+        for (;;) {
+          const page = store.readAll(sent, CATCH_UP_PAGE, filter)
+          for (const e of page) await send(e)
+          if (page.length < CATCH_UP_PAGE || !open) break
+        }
+        while (open) {
+          if (pending.length === 0) {
+            await new Promise<void>((resolve) => {
+              wake = resolve
+            })
+            wake = null
+            continue
+          }
+          for (const e of pending.splice(0)) {
+            if (!open) break
+            await send(e)
+          }
+        }
+      } finally {
+        open = false
+        heartbeat.cancel()
+        unsubscribe()
+        shutdown?.removeEventListener('abort', end)
+      }
+    })
+  })
+  return app
+}

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { jsonOf, openTestApi } from '../support/api.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const opened: Awaited<ReturnType<typeof openTestApi>>[] = []
+afterEach(async () => {
+  for (const a of opened.splice(0)) await a.close()
+})
+const open = async (options: { bodyLimitBytes?: number } = {}) => {
+  const api = await openTestApi(tempDir(), options)
+  opened.push(api)
+  return api
+}
+
+const expectError = async (res: Response, status: number, code: string) => {
+  expect(res.status).toBe(status)
+  const body = await jsonOf(res)
+  expect(body).toMatchObject({ success: false, error: { code, message: expect.any(String) } })
+  return body
+}
+
+describe('one error shape', () => {
+  it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
+    const api = await open()
+    const res = await api.app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"email": "a@b.c", ',
+    })
+    await expectError(res, 400, 'MALFORMED_JSON')
+  })
+
+  it('answers a body that is not JSON with 415', async () => {
+    const api = await open()
+    const res = await api.app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: 'email=a&password=b',
+    })
+    const body = await expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE')
+    expect(body.error.details).toEqual({ contentType: 'text/plain' })
+  })
+
+  it('answers an over-size body with 413', async () => {
+    const api = await open({ bodyLimitBytes: 1024 })
+    const res = await api.post('/api/auth/login', { email: 'a@b.c', password: 'x'.repeat(2000) })
+    await expectError(res, 413, 'PAYLOAD_TOO_LARGE')
+  })
+
+  it('answers schema failures with 400 VALIDATION_ERROR naming the field', async () => {
+    const api = await open()
+    const body = await expectError(
+      await api.post('/api/auth/login', { email: 'a@b.c' }),
+      400,
+      'VALIDATION_ERROR',
+    )
+    expect(body.error.message).toMatch(/^password: /)
+    expect(body.error.details.issues[0]).toMatchObject({ path: 'password' })
+    await expectError(await api.post('/api/auth/login', [1, 2]), 400, 'VALIDATION_ERROR')
+  })
+
+  it('validates query strings too', async () => {
+    const api = await open()
+    const { token } = await api.login()
+    await expectError(await api.get('/api/events?limit=0', token), 400, 'VALIDATION_ERROR')
+    await expectError(await api.get('/api/events?after=-1', token), 400, 'VALIDATION_ERROR')
+    await expectError(await api.get('/api/events?stream=%00', token), 400, 'VALIDATION_ERROR')
+  })
+
+  it('answers unknown routes and methods with 404 in the error shape', async () => {
+    const api = await open()
+    await expectError(await api.app.request('/nowhere'), 404, 'NOT_FOUND')
+    await expectError(await api.app.request('/api/auth/login'), 404, 'NOT_FOUND')
+  })
+
+  it('sets a request id and secure headers on every answer', async () => {
+    const api = await open()
+    const res = await api.app.request('/healthz')
+    expect(res.headers.get('X-Request-Id')).toMatch(/.+/)
+    expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff')
+    expect(res.headers.get('X-Frame-Options')).toBe('SAMEORIGIN')
+    const echoed = await api.app.request('/healthz', { headers: { 'X-Request-Id': 'req-42' } })
+    expect(echoed.headers.get('X-Request-Id')).toBe('req-42')
+  })
+
+  it('allows no cross-origin caller by default', async () => {
+    const api = await open()
+    const res = await api.app.request('/healthz', { headers: { Origin: 'https://evil.example' } })
+    expect(res.headers.get('Access-Control-Allow-Origin')).toBeNull()
+  })
+})

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { type Gateway, startGateway } from '../../src/main.ts'
+import { ADMIN, jsonOf, openTestApi } from '../support/api.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c()
+})
+
+const at = '2026-01-05T08:00:00.000Z'
+const appendSome = async (store: Gateway['core']['store'], n: number, stream = 'queue-default') => {
+  for (let i = 0; i < n; i++) {
+    const r = await store.append(stream, [{ type: 'QueuePaused', data: { at, n: i } }], {
+      expectedVersion: 'any',
+    })
+    if (!r.ok) throw new Error('append failed')
+  }
+}
+
+describe('GET /api/events', () => {
+  it('pages the log by position, with a Link to the next page, and filters by stream', async () => {
+    const api = await openTestApi(tempDir())
+    closers.push(api.close)
+    await appendSome(api.core.store, 5)
+    await appendSome(api.core.store, 2, 'queue-shop')
+    const { token } = await api.login()
+    const first = await api.get('/api/events?limit=3', token)
+    expect(first.status).toBe(200)
+    const page = await jsonOf(first)
+    expect(page.map((e: { position: number }) => e.position)).toEqual([1, 2, 3])
+    expect(page[0]).toEqual({
+      position: 1,
+      streamId: 'queue-default',
+      version: 1,
+      type: 'QueuePaused',
+      data: { at, n: 0 },
+      metadata: expect.any(Object),
+      createdAt: expect.any(String),
+    })
+    expect(first.headers.get('Link')).toBe('</api/events?after=3&limit=3>; rel="next"')
+    const rest = await jsonOf(await api.get('/api/events?after=3&limit=100', token))
+    expect(rest.map((e: { position: number }) => e.position)).toEqual([4, 5, 6, 7])
+    const shop = await jsonOf(await api.get('/api/events?stream=queue-shop', token))
+    expect(shop.map((e: { streamId: string }) => e.streamId)).toEqual(['queue-shop', 'queue-shop'])
+  })
+})
+
+/** Reads SSE messages from a response until `count` have arrived. */
+const readMessages = async (res: Response, count: number) => {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  const messages: { id?: string; event?: string; data?: string }[] = []
+  while (messages.length < count) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffer += decoder.decode(value, { stream: true })
+    let cut = buffer.indexOf('\n\n')
+    while (cut >= 0) {
+      const block = buffer.slice(0, cut)
+      buffer = buffer.slice(cut + 2)
+      const m: Record<string, string> = {}
+      for (const line of block.split('\n')) {
+        const colon = line.indexOf(':')
+        if (colon > 0) m[line.slice(0, colon)] = line.slice(colon + 1).trim()
+      }
+      if (m['id'] || m['data']) messages.push(m)
+      cut = buffer.indexOf('\n\n')
+    }
+  }
+  await reader.cancel()
+  return messages
+}
+
+describe('GET /api/events/stream (through a listening server)', () => {
+  const start = async () => {
+    const gateway = await startGateway({
+      config: loadConfig({
+        DATA_DIR: tempDir(),
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        BCRYPT_COST: '10',
+      }),
+      log: createLogger('silent'),
+    })
+    closers.push(() => gateway.close())
+    const base = `http://127.0.0.1:${gateway.address.port}`
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(ADMIN),
+    })
+    const { token } = (await jsonOf(login)) as { token: string }
+    return { gateway, base, auth: { Authorization: `Bearer ${token}` } }
+  }
+
+  it('sends events committed after it connects, with the position as id', async () => {
+    const { gateway, base, auth } = await start()
+    await appendSome(gateway.core.store, 2)
+    const res = await fetch(`${base}/api/events/stream`, { headers: auth })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('Content-Type')).toMatch(/text\/event-stream/)
+    const reading = readMessages(res, 2)
+    await appendSome(gateway.core.store, 2)
+    const messages = await reading
+    expect(messages.map((m) => m.id)).toEqual(['3', '4'])
+    expect(messages[0]?.event).toBe('QueuePaused')
+    expect(JSON.parse(messages[0]?.data ?? '{}')).toMatchObject({ position: 3, streamId: 'queue-default' })
+  })
+
+  it('resumes after Last-Event-ID: the missed events first, then new ones', async () => {
+    const { gateway, base, auth } = await start()
+    await appendSome(gateway.core.store, 5)
+    const res = await fetch(`${base}/api/events/stream`, { headers: { ...auth, 'Last-Event-ID': '2' } })
+    const reading = readMessages(res, 4)
+    await appendSome(gateway.core.store, 1)
+    expect((await reading).map((m) => m.id)).toEqual(['3', '4', '5', '6'])
+  })
+
+  it('does not keep the gateway from closing', async () => {
+    const { gateway, base, auth } = await start()
+    const res = await fetch(`${base}/api/events/stream`, { headers: auth })
+    expect(res.status).toBe(200)
+    closers.pop()
+    await gateway.close()
+    expect(gateway.core.db.open).toBe(false)
+  })
+})

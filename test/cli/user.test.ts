@@ -1,0 +1,139 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { MIN_BCRYPT_COST } from '../../src/auth/passwords.ts'
+import { createUserStore } from '../../src/auth/users.ts'
+import { main } from '../../src/cli/main.ts'
+import { openDatabase } from '../../src/eventlog/database.ts'
+import { ulidSource } from '../../src/ids.ts'
+import { createFakeClock } from '../support/fake-clock.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const PASSWORD = 'correct horse battery'
+
+const run = async (dir: string, ...argv: string[]) => {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: { DATA_DIR: dir } })
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+/** Reads the data folder's users as the gateway would, and checks a password. */
+const signIn = async (dir: string, email: string, password: string) => {
+  const db = openDatabase({ file: join(dir, 'kurir.db') })
+  const clock = createFakeClock()
+  const users = createUserStore({
+    db,
+    clock,
+    newId: ulidSource(clock),
+    bcryptCost: MIN_BCRYPT_COST,
+    warmUp: false,
+  })
+  try {
+    return await users.authenticate(email, password)
+  } finally {
+    db.close()
+  }
+}
+
+describe('kurir user', () => {
+  it('add creates an admin by default in a fresh DATA_DIR, who can then sign in', async () => {
+    const dir = join(tempDir(), 'data')
+    const r = await run(dir, 'user', 'add', '--email', 'Ops@Example.com', '--password', PASSWORD)
+    expect(r).toMatchObject({ code: 0, out: 'created admin ops@example.com', err: '' })
+    expect(await signIn(dir, 'ops@example.com', PASSWORD)).toMatchObject({ role: 'admin' })
+  })
+
+  it('add takes a role, and list prints one line per user: email, role, created', async () => {
+    const dir = tempDir()
+    await run(dir, 'user', 'add', '--email', 'ops@example.com', '--password', PASSWORD)
+    const r = await run(
+      dir,
+      'user',
+      'add',
+      '--email',
+      'bot@example.com',
+      '--password',
+      PASSWORD,
+      '--role',
+      'sender',
+    )
+    expect(r.code).toBe(0)
+    const list = await run(dir, 'user', 'list')
+    expect(list.code).toBe(0)
+    const lines = list.out.split('\n')
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatch(/^ops@example\.com {2}admin {3}\d{4}-\d\d-\d\dT[\d:.]+Z$/)
+    expect(lines[1]).toMatch(/^bot@example\.com {2}sender {2}\d{4}-\d\d-\d\dT[\d:.]+Z$/)
+  })
+
+  it('add exits 1 with a clear message when the user exists, in any letter case', async () => {
+    const dir = tempDir()
+    await run(dir, 'user', 'add', '--email', 'ops@example.com', '--password', PASSWORD)
+    const r = await run(dir, 'user', 'add', '--email', 'OPS@example.com', '--password', PASSWORD)
+    expect(r).toMatchObject({ code: 1, err: 'kurir: a user with the email ops@example.com already exists' })
+  })
+
+  it('add exits 1 on bad input, creating nobody', async () => {
+    const dir = tempDir()
+    const cases: [string[], RegExp][] = [
+      [['--email', 'ops@example.com'], /--password is required/],
+      [['--password', PASSWORD], /--email is required/],
+      [['--email', 'not-an-email', '--password', PASSWORD], /'not-an-email' is not an email address/],
+      [['--email', 'ops@example.com', '--password', 'short'], /8 to 128 characters/],
+      [['--email', 'ops@example.com', '--password', 'x'.repeat(73)], /at most 72 bytes/],
+      [
+        ['--email', 'ops@example.com', '--password', PASSWORD, '--role', 'root'],
+        /--role must be one of admin, sender/,
+      ],
+      [['--email', 'ops@example.com', '--password', PASSWORD, '--admin'], /^kurir: .*--admin/],
+    ]
+    for (const [args, message] of cases) {
+      const r = await run(dir, 'user', 'add', ...args)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.err).toMatch(message)
+      expect(r.err).not.toMatch(/\n\s+at /)
+    }
+    expect((await run(dir, 'user', 'list')).out).toMatch(/^no users/)
+  })
+
+  it('passwd replaces the password', async () => {
+    const dir = tempDir()
+    await run(dir, 'user', 'add', '--email', 'ops@example.com', '--password', PASSWORD)
+    const r = await run(
+      dir,
+      'user',
+      'passwd',
+      '--email',
+      'ops@example.com',
+      '--password',
+      'another long password',
+    )
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^password changed for ops@example\.com/)
+    expect(await signIn(dir, 'ops@example.com', PASSWORD)).toBeNull()
+    expect(await signIn(dir, 'ops@example.com', 'another long password')).not.toBeNull()
+  })
+
+  it('remove deletes the user; removing or changing a missing user exits 1', async () => {
+    const dir = tempDir()
+    await run(dir, 'user', 'add', '--email', 'ops@example.com', '--password', PASSWORD)
+    expect(await run(dir, 'user', 'remove', '--email', 'OPS@example.com')).toMatchObject({
+      code: 0,
+      out: 'removed ops@example.com',
+    })
+    expect((await run(dir, 'user', 'list')).out).toMatch(/^no users/)
+    expect(await run(dir, 'user', 'remove', '--email', 'ops@example.com')).toMatchObject({
+      code: 1,
+      err: 'kurir: no user with the email ops@example.com',
+    })
+    const passwd = await run(dir, 'user', 'passwd', '--email', 'ops@example.com', '--password', PASSWORD)
+    expect(passwd).toMatchObject({ code: 1, err: 'kurir: no user with the email ops@example.com' })
+  })
+
+  it('without a known subcommand prints its usage and exits 1', async () => {
+    const r = await run(tempDir(), 'user', 'delete')
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/^usage: kurir user <command>/)
+  })
+})
