@@ -90,6 +90,13 @@ const run = async (sub: Sub, args: string[], users: UserStore, io: Io): Promise<
   }
 }
 
+/**
+ * Runs `kurir user <sub> …` against DATA_DIR's database (created and migrated if need be); resolves to
+ * the exit code. Bad input and missing or existing users throw KurirErrors, printed by `main`.
+ *
+ * @example
+ * await userCommand(['add', '--email', 'ops@example.com', '--password', 'correct horse battery'], io) // 0
+ */
 export const userCommand = async (args: string[], io: Io): Promise<number> => {
   const [sub, ...rest] = args
   if (sub !== 'add' && sub !== 'list' && sub !== 'remove' && sub !== 'passwd') {

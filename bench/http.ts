@@ -1,0 +1,136 @@
+// npm run bench:http — the gateway and a bare Hono hello-world, each in its own process, loaded in the same
+// run with the same autocannon settings; prints req/s and p50/p99 latency with the ratio to the hello-world.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { openCore } from '../src/core/open-core.ts'
+
+const CONNECTIONS = 50
+const DURATION_S = Number(process.env['BENCH_HTTP_SECONDS'] ?? 10)
+const ADMIN = { email: 'bench@example.com', password: 'bench password 1' }
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+
+const children: ChildProcess[] = []
+const start = (args: string[], env: NodeJS.ProcessEnv, ready: RegExp) =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(child)
+    let out = ''
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      if (ready.test(out)) {
+        out = ''
+        // Keep draining the output so a full pipe never blocks the server.
+        child.stdout?.removeAllListeners('data')
+        child.stdout?.resume()
+        resolve()
+      }
+    })
+  })
+
+const load = async (url: string, headers: Record<string, string> = {}) => {
+  // A short warm-up, then the measured run.
+  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers })
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers })
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers, ${r.errors} errors`)
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
+}
+
+const main = async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kurir-bench-http-'))
+  try {
+    // One event to read: appended before the gateway starts.
+    const core = openCore({ file: join(dataDir, 'kurir.db'), synchronous: 'NORMAL' })
+    await core.store.append(
+      'queue-default',
+      [{ type: 'QueuePaused', data: { at: new Date().toISOString() } }],
+      { expectedVersion: 'no_stream' },
+    )
+    await core.close()
+
+    const helloPort = await freePort()
+    const gatewayPort = await freePort()
+    await start(
+      ['--import', 'tsx', new URL('./hello-world.ts', import.meta.url).pathname],
+      { PORT: String(helloPort) },
+      /ready/,
+    )
+    await start(
+      [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
+      {
+        PORT: String(gatewayPort),
+        DATA_DIR: dataDir,
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        SQLITE_SYNCHRONOUS: 'NORMAL',
+        LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+      },
+      /listening on/,
+    )
+    const base = `http://127.0.0.1:${gatewayPort}`
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(ADMIN),
+    })
+    if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`)
+    const { token } = (await login.json()) as { token: string }
+    const auth = { Authorization: `Bearer ${token}` }
+
+    const hello = await load(`http://127.0.0.1:${helloPort}/`)
+    const status = await load(`${base}/api/whatsapp/status`, auth)
+    const event = await load(`${base}/api/events?stream=queue-default&limit=1`, auth)
+
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+    const rows: string[][] = [
+      ['measure', 'req/s', 'p50 ms', 'p99 ms', 'vs hello-world', 'goal'],
+      ['bare Hono hello-world (baseline)', fmt(hello.rps), String(hello.p50), String(hello.p99), '1.00', ''],
+      [
+        'GET /api/whatsapp/status, authenticated',
+        fmt(status.rps),
+        String(status.p50),
+        String(status.p99),
+        (status.rps / hello.rps).toFixed(2),
+        '',
+      ],
+      [
+        'GET /api/events (one event), authenticated',
+        fmt(event.rps),
+        String(event.p50),
+        String(event.p99),
+        (event.rps / hello.rps).toFixed(2),
+        event.rps / hello.rps >= 0.5 ? '≥ 0.50: met' : '≥ 0.50: MISSED',
+      ],
+    ]
+    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? []
+    console.log(
+      `Kurir HTTP benchmark — node ${process.version}, ${CONNECTIONS} connections, ${DURATION_S} s each`,
+    )
+    rows.forEach((r, i) => {
+      console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' │ '))
+      if (i === 0) console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
+    })
+  } finally {
+    for (const c of children) c.kill('SIGTERM')
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()
