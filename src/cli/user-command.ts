@@ -1,7 +1,6 @@
 // `kurir user add | list | remove | passwd`: manages who may sign in to the API.
 import { mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { DEFAULT_BCRYPT_COST } from '../auth/passwords.ts'
 import { createUserStore, ROLES, type Role, type UserStore } from '../auth/users.ts'
 import { systemClock } from '../clock.ts'
 import { loadConfig } from '../config.ts'
@@ -112,7 +111,7 @@ export const userCommand = async (args: string[], io: Io): Promise<number> => {
       db,
       clock: systemClock,
       newId: ulidSource(systemClock),
-      bcryptCost: DEFAULT_BCRYPT_COST,
+      bcryptCost: config.bcryptCost,
       // A command signs no one in; making the dummy hash would only delay its exit.
       warmUp: false,
     })
