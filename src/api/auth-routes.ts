@@ -78,17 +78,8 @@ export const authRoutes = (auth: AuthDeps) => {
   })
   app.openapi(refresh, async (c) => {
     const { refreshToken } = c.req.valid('json')
-    const pair = await auth.tokens.refresh(refreshToken)
-    const claims = await auth.tokens.verifyAccess(pair.token)
-    return c.json(
-      {
-        token: pair.token,
-        refreshToken: pair.refreshToken,
-        expiresIn: pair.expiresIn,
-        user: { id: claims.userId, email: claims.email, role: claims.role },
-      },
-      200,
-    )
+    const { user, ...pair } = await auth.tokens.refresh(refreshToken)
+    return c.json({ ...pair, user: { id: user.id, email: user.email, role: user.role } }, 200)
   })
   app.use('/api/auth/logout', requireAuth(auth))
   app.openapi(logout, async (c) => {

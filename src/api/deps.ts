@@ -25,7 +25,7 @@ export interface AuthDeps {
   tokens: {
     issue(user: AuthUser): Promise<TokenPair>
     verifyAccess(token: string): Promise<{ userId: string; email: string; role: Role }>
-    refresh(refreshToken: string): Promise<TokenPair & { user?: AuthUser }>
+    refresh(refreshToken: string): Promise<TokenPair & { user: AuthUser }>
     logout(refreshToken: string, userId: string): void | Promise<void>
   }
   throttle: {

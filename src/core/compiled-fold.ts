@@ -10,7 +10,14 @@
 // other built-in actions) is not compiled, and rebuild folds it with xstate. A property test holds the
 // two folders equal on random histories.
 import type { AnyStateMachine } from 'xstate'
-import { delayNameOf, type Effect, type Folder, type Snapshot, type Step, type TimerChange } from './fold.ts'
+import {
+  delayNameOf,
+  type Effect,
+  type Folder,
+  refusedStep,
+  type Snapshot,
+  type TimerChange,
+} from './fold.ts'
 
 type Ctx = Record<string, unknown>
 type Fn = (...args: never[]) => unknown
@@ -245,15 +252,6 @@ export const compileFolder = (
     return eventType === undefined ? null : { ...data, type: eventType }
   }
 
-  const refused = (snapshot: Snapshot): Step => ({
-    accepted: false,
-    before: snapshot,
-    after: snapshot,
-    effects: [],
-    timers: [],
-    firedTimerId: null,
-  })
-
   const folder: Folder = {
     machine,
     initial: initial as unknown as Snapshot,
@@ -266,14 +264,14 @@ export const compileFolder = (
       }) as unknown as Snapshot,
     step(snapshot, type, data) {
       const before = snapshot as unknown as CompiledSnapshot
-      if (before.status !== 'active') return refused(snapshot)
+      if (before.status !== 'active') return refusedStep(snapshot)
       const event = toMachineEvent(snapshot, type, data)
-      if (event === null) return refused(snapshot)
+      if (event === null) return refusedStep(snapshot)
       const state = states.get(before.value)
       if (state === undefined) throw new Error(`state ${before.value} is not a state of ${machine.id}`)
       const t =
         select(state.transitions, before.context, event) ?? select(root.transitions, before.context, event)
-      if (t === undefined) return refused(snapshot)
+      if (t === undefined) return refusedStep(snapshot)
       const effects: Effect[] = []
       const timers: TimerChange[] = []
       let context = before.context

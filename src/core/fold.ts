@@ -41,6 +41,16 @@ type StateNodeLike = { after?: { eventType: string; delay?: unknown }[] }
 
 const AFTER_PREFIX = 'xstate.after.'
 
+/** The step of a fact the machine does not take: nothing changes. */
+export const refusedStep = (snapshot: Snapshot): Step => ({
+  accepted: false,
+  before: snapshot,
+  after: snapshot,
+  effects: [],
+  timers: [],
+  firedTimerId: null,
+})
+
 /** `xstate.after.<delay>.<state id>` → `<delay>`. */
 export const delayNameOf = (timerId: string): string => {
   if (!timerId.startsWith(AFTER_PREFIX)) return timerId
@@ -97,15 +107,7 @@ export const createFolder = (machine: AnyStateMachine, timerFacts: Record<string
       machine.resolveState({ value: state as never, context: context as never }) as Snapshot,
     step(snapshot, type, data) {
       const event = toMachineEvent(snapshot, type, data)
-      if (event === null)
-        return {
-          accepted: false,
-          before: snapshot,
-          after: snapshot,
-          effects: [],
-          timers: [],
-          firedTimerId: null,
-        }
+      if (event === null) return refusedStep(snapshot)
       captured.length = 0
       const after = machine.transition(snapshot, event as never, anyScope) as Snapshot
       if (after.status === 'error') throw after.error

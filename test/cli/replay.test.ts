@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
 import { streamIds } from '../../src/core/aggregates.ts'
+import { runKurir } from '../support/cli.ts'
 import { job, session } from '../support/facts.ts'
 import { openTestCore } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
@@ -10,12 +10,7 @@ import { useTempDir } from '../support/temp-dir.ts'
 const tempDir = useTempDir()
 const JOB = '01JTEST0000000000000000001'
 
-const run = async (dir: string, ...argv: string[]) => {
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: { DATA_DIR: dir } })
-  return { code, out: out.join('\n'), err: err.join('\n') }
-}
+const run = runKurir
 
 /** A data folder with one job sent after a retry and one session that is ready. */
 const seeded = async () => {

@@ -2,21 +2,16 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MIN_BCRYPT_COST } from '../../src/auth/passwords.ts'
 import { createUserStore } from '../../src/auth/users.ts'
-import { main } from '../../src/cli/main.ts'
 import { openDatabase } from '../../src/eventlog/database.ts'
 import { ulidSource } from '../../src/ids.ts'
+import { runKurir } from '../support/cli.ts'
 import { createFakeClock } from '../support/fake-clock.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
 const PASSWORD = 'correct horse battery'
 
-const run = async (dir: string, ...argv: string[]) => {
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: { DATA_DIR: dir } })
-  return { code, out: out.join('\n'), err: err.join('\n') }
-}
+const run = runKurir
 
 /** Reads the data folder's users as the gateway would, and checks a password. */
 const signIn = async (dir: string, email: string, password: string) => {
