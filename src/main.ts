@@ -9,7 +9,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
 import { ulidSource } from './ids.ts'
-import type { Logger } from './logger.ts'
+import { type Logger, unredacted } from './logger.ts'
 import { createTimerScheduler, type TimerScheduler } from './runtime/timer-scheduler.ts'
 
 export interface Gateway {
@@ -20,6 +20,12 @@ export interface Gateway {
   address: { host: string; port: number }
   close(): Promise<void>
 }
+
+/**
+ * Authenticated requests check that their user still exists; the answer is reused for this long, so a
+ * user removed by another process (`kurir user remove`) is shut out within a second.
+ */
+const USER_LOOKUP_MAX_AGE_MS = 1000
 
 /** How long in-flight requests may take to finish once shutdown begins. */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -59,7 +65,13 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     production: config.production,
   })
   const newId = ulidSource(core.clock)
-  const users = createUserStore({ db: core.db, clock: core.clock, newId, bcryptCost: config.bcryptCost })
+  const users = createUserStore({
+    db: core.db,
+    clock: core.clock,
+    newId,
+    bcryptCost: config.bcryptCost,
+    lookupMaxAgeMs: USER_LOOKUP_MAX_AGE_MS,
+  })
   if (config.adminEmail && config.adminPassword) {
     const created = await users.ensureAdmin({ email: config.adminEmail, password: config.adminPassword })
     if (created) log.info({ email: config.adminEmail }, 'created the first user from ADMIN_EMAIL')
@@ -80,6 +92,7 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     clock: core.clock,
     auth: { users, tokens, throttle },
     log,
+    accessLog: unredacted(log),
     corsOrigins: config.corsOrigins,
     shutdown: shutdown.signal,
   })

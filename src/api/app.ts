@@ -6,10 +6,9 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { requestId } from 'hono/request-id'
-import { secureHeaders } from 'hono/secure-headers'
 import { authRoutes } from './auth-routes.ts'
 import type { ApiDeps, ApiEnv } from './deps.ts'
+import { edge } from './edge.ts'
 import { errorBody, toErrorResponse } from './errors.ts'
 import { eventRoutes } from './event-routes.ts'
 import { requireAuth } from './require-auth.ts'
@@ -81,38 +80,24 @@ export const createApp = (deps: ApiDeps) => {
     },
   })
 
-  app.use(requestId({ headerName: 'X-Request-Id' }))
-  app.use(async (c, next) => {
-    const started = performance.now()
-    await next()
-    log?.info(
-      {
-        reqId: c.get('requestId'),
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-      },
-      'request',
-    )
-  })
-  app.use(secureHeaders())
+  app.use(edge(deps.accessLog ?? log))
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['Authorization', 'Content-Type'] }))
   }
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
-      onError: (c) =>
-        c.json(
-          errorBody(
-            'PAYLOAD_TOO_LARGE',
-            `request body over ${deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
-          ),
-          413,
+  const limitBody = bodyLimit({
+    maxSize: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    onError: (c) =>
+      c.json(
+        errorBody(
+          'PAYLOAD_TOO_LARGE',
+          `request body over ${deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
         ),
-    }),
+        413,
+      ),
+  })
+  // GET and HEAD carry no body here; asking for one would build the full web Request for nothing.
+  app.use('/api/*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
   app.use('/api/*', jsonBodiesOnly)
 

@@ -47,6 +47,11 @@ export interface ApiDeps {
   clock: Clock
   auth: AuthDeps
   log?: ApiLog
+  /**
+   * Where the one line per request goes (defaults to `log`). Its fields are fixed and carry no secret
+   * (the path, never the query), so it may skip the redaction other lines go through.
+   */
+  accessLog?: ApiLog
   /** Origins allowed by CORS; none by default. */
   corsOrigins?: readonly string[]
   /** Largest request body accepted, in bytes. */

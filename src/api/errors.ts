@@ -61,7 +61,7 @@ export const toErrorResponse = (
   if (err instanceof KurirError) {
     const status = statusOf(err)
     if (status === 500) {
-      log?.error({ err, path: c.req.path }, 'request failed')
+      log?.error({ err, reqId: c.get('requestId'), path: c.req.path }, 'request failed')
       return c.json(errorBody('INTERNAL', 'internal error'), 500)
     }
     if (err instanceof TooManyRequestsError) c.header('Retry-After', String(err.retryAfterSeconds))
@@ -73,6 +73,6 @@ export const toErrorResponse = (
     const code = malformed ? 'MALFORMED_JSON' : (HTTP_CODES[err.status] ?? 'BAD_REQUEST')
     return c.json(errorBody(code, err.message || code.toLowerCase().replaceAll('_', ' ')), err.status)
   }
-  log?.error({ err, path: c.req.path }, 'request failed')
+  log?.error({ err, reqId: c.get('requestId'), path: c.req.path }, 'request failed')
   return c.json(errorBody('INTERNAL', 'internal error'), 500)
 }

@@ -49,6 +49,8 @@ export interface TokenServiceDeps {
   newId: IdSource
   accessTtlSeconds?: number
   refreshTtlSeconds?: number
+  /** How many verified access tokens to remember (their signature is then not checked again). */
+  verifiedCacheSize?: number
 }
 
 const REFRESH_PREFIX = 'rt_'
@@ -65,6 +67,32 @@ const claimsSchema = z.object({
 })
 
 const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex')
+
+type Claims = z.infer<typeof claimsSchema>
+
+/**
+ * Access tokens whose signature and claims have been checked, by their exact text: the same text under
+ * the same secret always verifies the same way, so a client presenting its token on every request pays
+ * for the HMAC once. Expiry and the user are still checked on every request. Bounded: the oldest entry
+ * goes first.
+ */
+const verifiedTokens = (capacity: number) => {
+  const byToken = new Map<string, Claims>()
+  return {
+    get: (token: string): Claims | undefined => byToken.get(token),
+    drop: (token: string): void => {
+      byToken.delete(token)
+    },
+    add(token: string, claims: Claims): void {
+      if (capacity <= 0) return
+      if (byToken.size >= capacity) {
+        const oldest = byToken.keys().next()
+        if (!oldest.done) byToken.delete(oldest.value)
+      }
+      byToken.set(token, claims)
+    },
+  }
+}
 
 type RefreshRow = {
   token_hash: string
@@ -94,7 +122,9 @@ export const createTokenService = ({
   newId,
   accessTtlSeconds = 900,
   refreshTtlSeconds = 30 * 24 * 3600,
+  verifiedCacheSize = 10_000,
 }: TokenServiceDeps) => {
+  const verified = verifiedTokens(verifiedCacheSize)
   const insertRefresh = db.prepare(
     `INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at_ms)
      VALUES (?, ?, ?, ?, ?)`,
@@ -165,26 +195,32 @@ export const createTokenService = ({
      * otherwise.
      */
     async verifyAccess(token: string): Promise<AccessClaims> {
-      let payload: unknown
-      try {
-        // hono's verify would compare exp, nbf and iat with Date.now(); those are turned off here and
-        // checked below against the injected clock, so that time has one source. The header (HS256
-        // only, so never 'none') and the signature are still checked by hono. Its errors quote the
-        // whole token, so they are not passed on.
-        payload = await verify(token, secret, { alg: ALG, exp: false, nbf: false, iat: false })
-      } catch {
-        throw new TokenRejectedError('TOKEN_INVALID', 'invalid access token')
+      let claims = verified.get(token)
+      if (claims === undefined) {
+        let payload: unknown
+        try {
+          // hono's verify would compare exp, nbf and iat with Date.now(); those are turned off here and
+          // checked below against the injected clock, so that time has one source. The header (HS256
+          // only, so never 'none') and the signature are still checked by hono. Its errors quote the
+          // whole token, so they are not passed on.
+          payload = await verify(token, secret, { alg: ALG, exp: false, nbf: false, iat: false })
+        } catch {
+          throw new TokenRejectedError('TOKEN_INVALID', 'invalid access token')
+        }
+        const parsed = claimsSchema.safeParse(payload)
+        if (!parsed.success) throw new TokenRejectedError('TOKEN_INVALID', 'invalid access token')
+        claims = parsed.data
+        verified.add(token, claims)
       }
-      const claims = claimsSchema.safeParse(payload)
-      if (!claims.success) throw new TokenRejectedError('TOKEN_INVALID', 'invalid access token')
       const nowSeconds = clock.now() / 1000
-      if (claims.data.exp <= nowSeconds) {
+      if (claims.exp <= nowSeconds) {
+        verified.drop(token)
         throw new TokenRejectedError('TOKEN_EXPIRED', 'the access token has expired')
       }
-      if (claims.data.nbf !== undefined && claims.data.nbf > nowSeconds) {
+      if (claims.nbf !== undefined && claims.nbf > nowSeconds) {
         throw new TokenRejectedError('TOKEN_INVALID', 'the access token is not valid yet')
       }
-      const user = users.findById(claims.data.sub)
+      const user = users.findById(claims.sub)
       if (!user) throw new TokenRejectedError('USER_NOT_FOUND', "the token's user no longer exists")
       return { userId: user.id, email: user.email, role: user.role }
     },

@@ -36,7 +36,16 @@ export interface UserStoreDeps {
   bcryptCost: number
   /** Make the dummy hash for unknown emails now rather than on the first sign-in (default true). */
   warmUp?: boolean
+  /**
+   * How long `findById` may answer from memory (default 0: always the database). Changes made through
+   * this store show at once; changes made by another process (`kurir user remove` beside a running
+   * server) show within this time.
+   */
+  lookupMaxAgeMs?: number
 }
+
+/** At most this many users are remembered by `findById`. */
+const LOOKUP_CACHE_SIZE = 10_000
 
 /** A user with this email already exists (HTTP 409). */
 export class UserExistsError extends ConflictError {
@@ -77,7 +86,14 @@ const USER_COLUMNS = 'id, email, role, created_at'
  * await users.add({ email: 'ops@example.com', password: 'correct horse battery', role: 'admin' })
  * const user = await users.authenticate('ops@example.com', 'correct horse battery') // User | null
  */
-export const createUserStore = ({ db, clock, newId, bcryptCost, warmUp = true }: UserStoreDeps) => {
+export const createUserStore = ({
+  db,
+  clock,
+  newId,
+  bcryptCost,
+  warmUp = true,
+  lookupMaxAgeMs = 0,
+}: UserStoreDeps) => {
   checkBcryptCost(bcryptCost)
   // Made now so that the first sign-in with an unknown email takes no longer than the next ones.
   if (warmUp) prepareDummyHash(bcryptCost).catch(() => {})
@@ -94,6 +110,19 @@ export const createUserStore = ({ db, clock, newId, bcryptCost, warmUp = true }:
     'UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL',
   )
   const countAll = db.prepare('SELECT count(*) FROM users').pluck()
+
+  // findById answers, by id, with when they were read. Ids are never reused, so an absent user is
+  // remembered too.
+  const lookups = new Map<string, { user: User | null; readAt: number }>()
+  const lookUp = (id: string): User | null => {
+    const row = selectById.get(id) as UserRow | undefined
+    const user = row ? toUser(row) : null
+    if (lookupMaxAgeMs > 0) {
+      if (lookups.size >= LOOKUP_CACHE_SIZE) lookups.clear()
+      lookups.set(id, { user, readAt: clock.now() })
+    }
+    return user
+  }
 
   const checkRole = (role: string): Role => {
     if (!(ROLES as readonly string[]).includes(role)) {
@@ -140,6 +169,7 @@ export const createUserStore = ({ db, clock, newId, bcryptCost, warmUp = true }:
     remove(email: string): void {
       const row = requireRow(email)
       deleteByEmail.run(row.email)
+      lookups.delete(row.id)
     },
 
     /** Sets a new password and revokes every refresh token the user holds (every device signs in again). */
@@ -159,10 +189,11 @@ export const createUserStore = ({ db, clock, newId, bcryptCost, warmUp = true }:
       return row ? toUser(row) : null
     },
 
-    /** One indexed lookup by primary key: cheap enough for every authenticated request. */
+    /** The user with this id; from memory when read less than `lookupMaxAgeMs` ago. */
     findById(id: string): User | null {
-      const row = selectById.get(id) as UserRow | undefined
-      return row ? toUser(row) : null
+      const known = lookups.get(id)
+      if (known !== undefined && clock.now() - known.readAt < lookupMaxAgeMs) return known.user
+      return lookUp(id)
     },
 
     count(): number {

@@ -1,18 +1,21 @@
 // `kurir serve` / `npm start`: runs the gateway until SIGINT or SIGTERM, then shuts down gracefully.
 import { loadConfig } from '../config.ts'
-import { createLogger } from '../logger.ts'
+import { createLogger, stdoutDestination } from '../logger.ts'
 import { startGateway } from '../main.ts'
 import type { Io } from './main.ts'
 
 export const serveCommand = async (_args: string[], io: Io): Promise<number> => {
   const config = loadConfig(io.env)
-  const log = createLogger(config.logLevel)
+  const log = createLogger(config.logLevel, stdoutDestination())
   const gateway = await startGateway({ config, log })
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down')
       gateway.close().then(
-        () => resolve(0),
+        () => {
+          log.flush()
+          resolve(0)
+        },
         (err) => {
           log.error({ err }, 'shutdown failed')
           resolve(1)

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { SECURITY_HEADERS } from '../../src/api/edge.ts'
 import { jsonOf, openTestApi } from '../support/api.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -80,6 +81,7 @@ describe('one error shape', () => {
     expect(res.headers.get('X-Request-Id')).toMatch(/.+/)
     expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff')
     expect(res.headers.get('X-Frame-Options')).toBe('SAMEORIGIN')
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(res.headers.get(name)).toBe(value)
     const echoed = await api.app.request('/healthz', { headers: { 'X-Request-Id': 'req-42' } })
     expect(echoed.headers.get('X-Request-Id')).toBe('req-42')
   })

@@ -103,6 +103,17 @@ describe('access tokens', () => {
     await core.close()
   })
 
+  it('are remembered once verified by their exact text only: a changed copy of an accepted token is still checked', async () => {
+    const { tokens, user, core } = await setup()
+    const { token } = await tokens.issue(user)
+    await expect(tokens.verifyAccess(token)).resolves.toMatchObject({ userId: user.id })
+    const [header, , signature] = token.split('.')
+    const forged = `${header}.${b64(claimsOf(user, createFakeClock(), { role: 'admin' }))}.${signature}`
+    expect(await rejection(tokens.verifyAccess(forged))).toBe('TOKEN_INVALID')
+    await expect(tokens.verifyAccess(token)).resolves.toMatchObject({ userId: user.id })
+    await core.close()
+  })
+
   it("refuses an unsigned token with alg 'none'", async () => {
     const { tokens, user, clock, core } = await setup()
     const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claimsOf(user, clock))}.`

@@ -90,6 +90,30 @@ describe('user store', () => {
     await core.close()
   })
 
+  it("answers findById from memory for lookupMaxAgeMs: its own removals show at once, another process's within that time", async () => {
+    const { core, clock } = await setup()
+    const newId = ulidSource(clock)
+    const deps = { db: core.db, clock, newId, bcryptCost: MIN_BCRYPT_COST, warmUp: false }
+    const server = createUserStore({ ...deps, lookupMaxAgeMs: 1000 })
+    const otherProcess = createUserStore(deps)
+    const kept = await server.add({ email: 'kept@example.com', password: PASSWORD, role: 'admin' })
+    const gone = await server.add({ email: 'gone@example.com', password: PASSWORD, role: 'sender' })
+    const local = await server.add({ email: 'local@example.com', password: PASSWORD, role: 'sender' })
+    for (const u of [kept, gone, local]) expect(server.findById(u.id)).toMatchObject({ id: u.id })
+
+    otherProcess.remove(gone.email)
+    server.remove(local.email)
+    expect(server.findById(local.id)).toBeNull()
+    clock.advance(999)
+    expect(server.findById(gone.id)).toMatchObject({ id: gone.id })
+    clock.advance(1)
+    expect(server.findById(gone.id)).toBeNull()
+    expect(server.findById(kept.id)).toMatchObject({ id: kept.id })
+    // Without a max age every lookup reads the database.
+    expect(otherProcess.findById(gone.id)).toBeNull()
+    await core.close()
+  })
+
   it('reports a missing user on remove and on a password change', async () => {
     const { users, core } = await setup()
     expect(() => users.remove('nobody@example.com')).toThrow(NotFoundError)

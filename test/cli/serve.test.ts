@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
+import { SECURITY_HEADERS } from '../../src/api/edge.ts'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
 import { startGateway } from '../../src/main.ts'
@@ -19,8 +20,16 @@ describe('serving', () => {
     const health = await fetch(`${base}/healthz`)
     expect(health.status).toBe(200)
     expect(await health.json()).toEqual({ status: 'ok' })
+    // Served by Node, the headers travel on the Node response: the same set as under app.request().
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(health.headers.get(name)).toBe(value)
+    expect(health.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
+    const echoed = await fetch(`${base}/healthz`, { headers: { 'X-Request-Id': 'req-42' } })
+    expect(echoed.headers.get('X-Request-Id')).toBe('req-42')
+    const odd = await fetch(`${base}/healthz`, { headers: { 'X-Request-Id': 'a b<c>' } })
+    expect(odd.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
     const missing = await fetch(`${base}/nowhere`)
     expect(missing.status).toBe(404)
+    expect(missing.headers.get('X-Frame-Options')).toBe('SAMEORIGIN')
     expect(await missing.json()).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } })
     await gateway.close()
     expect(gateway.core.db.open).toBe(false)

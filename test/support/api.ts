@@ -1,6 +1,7 @@
 // The HTTP app over a real core and real auth (SQLite file in a temp folder, fake clock), for
 // app.request() tests, with a logged-in admin.
 import { createApp } from '../../src/api/app.ts'
+import type { ApiDeps } from '../../src/api/deps.ts'
 import { createLoginThrottle } from '../../src/auth/login-throttle.ts'
 import { createTokenService } from '../../src/auth/tokens.ts'
 import { createUserStore } from '../../src/auth/users.ts'
@@ -11,7 +12,10 @@ import { openTestCore } from './store.ts'
 export const SECRET = 'test-secret-that-is-long-enough-0123456789'
 export const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }
 
-export const openTestApi = async (dir: string, options: { bodyLimitBytes?: number } = {}) => {
+export const openTestApi = async (
+  dir: string,
+  options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog'> = {},
+) => {
   const clock = createFakeClock()
   const core = openTestCore(dir, { clock })
   const newId = ulidSource(clock)
