@@ -28,6 +28,10 @@ export type SessionStartRequested = { type: 'SessionStartRequested'; at: string 
 export type SessionStopRequested = { type: 'SessionStopRequested'; at: string }
 export type SessionResetRequested = { type: 'SessionResetRequested'; at: string }
 export type SessionLogoutRequested = { type: 'SessionLogoutRequested'; at: string }
+/** The operator deleted the session: its engine stops and its stored login is discarded. */
+export type SessionDeleted = { type: 'SessionDeleted'; at: string }
+/** The process started again while the session was live; the engine it had is gone. */
+export type SessionResumed = { type: 'SessionResumed'; at: string }
 /** A QR was shown. The QR string itself is a login secret and is never stored. */
 export type SessionQrIssued = { type: 'SessionQrIssued'; at: string }
 export type SessionAuthenticated = { type: 'SessionAuthenticated'; at: string }
@@ -86,6 +90,8 @@ export type SessionEvent =
   | SessionStopRequested
   | SessionResetRequested
   | SessionLogoutRequested
+  | SessionDeleted
+  | SessionResumed
   | SessionQrIssued
   | SessionAuthenticated
   | SessionReady

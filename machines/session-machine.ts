@@ -4,8 +4,19 @@ import { assign, setup } from 'xstate'
 import { backoffDelay, msOf } from './backoff.ts'
 import type { SessionConfig, SessionError, SessionEvent } from './session-events.ts'
 
+/** A state the session entered, when, and the error that brought it there (for down states). */
+export interface SessionStateChange {
+  state: SessionState
+  atMs: number
+  error: SessionError | null
+}
+
 /** Bumped whenever a change would fold old events differently; stored in every event's metadata. */
-export const SESSION_MACHINE_VERSION = 1
+// 2: the context keeps the last state changes (`history`); sessions can be resumed and deleted.
+export const SESSION_MACHINE_VERSION = 2
+
+/** How many state changes a session's context keeps. */
+export const SESSION_HISTORY_SIZE = 20
 
 export const defaultSessionConfig: SessionConfig = {
   keepaliveMs: 30_000,
@@ -31,6 +42,8 @@ export interface SessionContext {
   qrCount: number
   /** When the current state was entered (epoch ms). */
   sinceMs: number
+  /** The last state changes, oldest first (at most SESSION_HISTORY_SIZE). */
+  history: SessionStateChange[]
   createdAtMs: number
   updatedAtMs: number
 }
@@ -45,6 +58,7 @@ export const initialSessionContext: SessionContext = {
   phoneNumber: null,
   qrCount: 0,
   sinceMs: 0,
+  history: [],
   createdAtMs: 0,
   updatedAtMs: 0,
 }
@@ -81,7 +95,14 @@ const failureOf = (event: SessionEvent): SessionError | null => {
 // Operator commands: accepted in every state once the session exists (stop only where it runs).
 const configure = {
   SessionConfigured: { actions: ['applyConfig', 'touch'] },
+  SessionDeleted: { target: '#session.deleted' },
 } as const
+// The process started again while the session was coming up or ready: its engine is gone, start anew.
+const resumable = {
+  SessionResumed: { target: '#session.starting', reenter: true },
+} as const
+/** States whose entry records why the session is down. */
+const DOWN_WITH_ERROR: ReadonlySet<string> = new Set(['timeout', 'restarting', 'failed', 'logged_out'])
 const whileDown = {
   ...configure,
   SessionStartRequested: { target: '#session.starting', actions: 'resetFailures' },
@@ -110,8 +131,26 @@ export const sessionMachine = setup({
     logoutEngine: () => {},
     probeEngine: () => {},
     discardAuth: () => {},
+    create: assign(({ event }) =>
+      event.type === 'SessionCreated'
+        ? {
+            ...initialSessionContext,
+            sessionId: event.sessionId,
+            config: { ...defaultSessionConfig, ...event.config },
+            createdAtMs: msOf(event.at),
+          }
+        : {},
+    ),
     touch: assign({ updatedAtMs: ({ context, event }) => atOf(event) ?? context.updatedAtMs }),
-    markSince: assign({ sinceMs: ({ context, event }) => atOf(event) ?? context.sinceMs }),
+    entered: assign(({ context, event }, params: { state: SessionState }) => {
+      const atMs = atOf(event) ?? context.sinceMs
+      const change: SessionStateChange = {
+        state: params.state,
+        atMs,
+        error: DOWN_WITH_ERROR.has(params.state) ? context.lastError : null,
+      }
+      return { sinceMs: atMs, history: [...context.history.slice(1 - SESSION_HISTORY_SIZE), change] }
+    }),
     recordFailure: assign({ lastError: ({ context, event }) => failureOf(event) ?? context.lastError }),
     countFailure: assign({ consecutiveFailures: ({ context }) => context.consecutiveFailures + 1 }),
     scheduleRestart: assign(({ context, event }) => {
@@ -148,28 +187,19 @@ export const sessionMachine = setup({
   context: initialSessionContext,
   states: {
     initial: {
-      on: {
-        SessionCreated: {
-          target: 'stopped',
-          actions: assign(({ event }) => ({
-            ...initialSessionContext,
-            sessionId: event.sessionId,
-            config: { ...defaultSessionConfig, ...event.config },
-            createdAtMs: msOf(event.at),
-          })),
-        },
-      },
+      on: { SessionCreated: { target: 'stopped', actions: 'create' } },
     },
     stopped: {
-      entry: ['markSince', 'touch'],
+      entry: [{ type: 'entered', params: { state: 'stopped' } }, 'touch'],
       on: { ...whileDown, SessionLogoutRequested: { target: 'logged_out' } },
     },
     // Failures while a session is coming up count towards the cap on consecutive restarts.
     starting: {
-      entry: ['markSince', 'touch', 'startEngine'],
+      entry: [{ type: 'entered', params: { state: 'starting' } }, 'touch', 'startEngine'],
       after: { startTimeout: { target: 'timeout', actions: 'recordFailure' } },
       on: {
         ...whileLive,
+        ...resumable,
         SessionQrIssued: { target: 'qr', actions: assign({ qrCount: ({ context }) => context.qrCount + 1 }) },
         SessionAuthenticated: 'authenticating',
         SessionReady: { target: 'ready', actions: assign({ phoneNumber: ({ event }) => event.phoneNumber }) },
@@ -182,10 +212,11 @@ export const sessionMachine = setup({
       },
     },
     qr: {
-      entry: ['markSince', 'touch'],
+      entry: [{ type: 'entered', params: { state: 'qr' } }, 'touch'],
       after: { qrTimeout: { target: 'stopped', actions: ['recordFailure', 'stopEngine'] } },
       on: {
         ...whileLive,
+        ...resumable,
         SessionQrIssued: {
           // A fresh QR replaces the old one without restarting the scan timeout.
           actions: [assign({ qrCount: ({ context }) => context.qrCount + 1 }), 'touch'],
@@ -201,10 +232,11 @@ export const sessionMachine = setup({
       },
     },
     authenticating: {
-      entry: ['markSince', 'touch'],
+      entry: [{ type: 'entered', params: { state: 'authenticating' } }, 'touch'],
       after: { authTimeout: { target: 'timeout', actions: 'recordFailure' } },
       on: {
         ...whileLive,
+        ...resumable,
         SessionReady: { target: 'ready', actions: assign({ phoneNumber: ({ event }) => event.phoneNumber }) },
         SessionAuthFailed: { target: 'logged_out', actions: 'recordFailure' },
         SessionDisconnected: [
@@ -214,7 +246,12 @@ export const sessionMachine = setup({
       },
     },
     ready: {
-      entry: ['markSince', 'touch', 'resetFailures', assign({ lastError: null })],
+      entry: [
+        { type: 'entered', params: { state: 'ready' } },
+        'touch',
+        'resetFailures',
+        assign({ lastError: null }),
+      ],
       initial: 'idle',
       states: {
         idle: {
@@ -230,6 +267,7 @@ export const sessionMachine = setup({
       },
       on: {
         ...whileLive,
+        ...resumable,
         SessionProbeFailed: { target: 'timeout', actions: 'recordFailure' },
         SessionDisconnected: [
           { guard: 'isLogout', target: 'logged_out', actions: 'recordFailure' },
@@ -239,7 +277,7 @@ export const sessionMachine = setup({
     },
     // The engine stopped answering: tear it down, then back off (SessionEngineStopped).
     timeout: {
-      entry: ['markSince', 'touch', 'stopEngine'],
+      entry: [{ type: 'entered', params: { state: 'timeout' } }, 'touch', 'stopEngine'],
       on: {
         ...whileLive,
         SessionEngineStopped: '#session.failing',
@@ -254,20 +292,25 @@ export const sessionMachine = setup({
       ],
     },
     restarting: {
-      entry: ['markSince', 'touch', 'stopEngine'],
+      entry: [{ type: 'entered', params: { state: 'restarting' } }, 'touch', 'stopEngine'],
       after: { restartBackoff: 'starting' },
       on: whileLive,
     },
     failed: {
-      entry: ['markSince', 'touch', 'stopEngine'],
+      entry: [{ type: 'entered', params: { state: 'failed' } }, 'touch', 'stopEngine'],
       on: {
         ...whileDown,
         SessionStopRequested: { target: 'stopped' },
         SessionLogoutRequested: { target: 'logged_out' },
       },
     },
+    // Gone for the operator: no engine, no stored login. The same id may be created again.
+    deleted: {
+      entry: [{ type: 'entered', params: { state: 'deleted' } }, 'touch', 'stopEngine', 'discardAuth'],
+      on: { SessionCreated: { target: 'stopped', actions: 'create' } },
+    },
     logged_out: {
-      entry: ['markSince', 'touch', 'stopEngine', 'discardAuth'],
+      entry: [{ type: 'entered', params: { state: 'logged_out' } }, 'touch', 'stopEngine', 'discardAuth'],
       on: { ...whileDown, SessionStopRequested: { target: 'stopped' } },
     },
   },
@@ -284,3 +327,4 @@ export type SessionState =
   | 'restarting'
   | 'logged_out'
   | 'failed'
+  | 'deleted'

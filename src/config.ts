@@ -35,6 +35,9 @@ const schema = z.object({
     .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
     .optional(),
   BCRYPT_COST: z.coerce.number().int().min(10).max(15).default(12),
+  SESSION_KEEPALIVE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(30_000),
+  SIM_LINK_AFTER_MS: z.coerce.number().int().min(-1).max(86_400_000).default(1000),
+  SIM_SEND_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
 })
 
 export interface Config {
@@ -55,6 +58,14 @@ export interface Config {
   /** Origins allowed by CORS (CORS_ORIGINS, comma separated); none by default. */
   corsOrigins: string[]
   bcryptCost: number
+  /** Pause between keepalive probes of a ready session (SESSION_KEEPALIVE_MS). */
+  keepaliveMs: number
+  simulator: {
+    /** SIM_LINK_AFTER_MS: how long the simulated phone takes to scan; -1: never by itself. */
+    linkAfterMs: number
+    /** SIM_SEND_LATENCY_MS */
+    sendLatencyMs: number
+  }
 }
 
 /**
@@ -86,5 +97,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     production: e.NODE_ENV === 'production',
     corsOrigins: e.CORS_ORIGINS ?? [],
     bcryptCost: e.BCRYPT_COST,
+    keepaliveMs: e.SESSION_KEEPALIVE_MS,
+    simulator: { linkAfterMs: e.SIM_LINK_AFTER_MS, sendLatencyMs: e.SIM_SEND_LATENCY_MS },
   }
 }

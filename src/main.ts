@@ -10,12 +10,15 @@ import type { Config } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
 import { ulidSource } from './ids.ts'
 import { type Logger, unredacted } from './logger.ts'
+import { enginesOf } from './runtime/engines-of.ts'
+import { createSessionManager, type SessionManager } from './runtime/session-manager.ts'
 import { createTimerScheduler, type TimerScheduler } from './runtime/timer-scheduler.ts'
 
 export interface Gateway {
   core: Core
   users: UserStore
   scheduler: TimerScheduler
+  sessions: SessionManager
   /** The bound address once listening. */
   address: { host: string; port: number }
   close(): Promise<void>
@@ -34,6 +37,8 @@ export interface GatewayOptions {
   config: Config
   log: Logger
   clock?: Clock
+  /** Hears every QR as it is issued (`kurir serve` prints it in the terminal). */
+  onQr?: (sessionId: string, qr: string) => void
 }
 
 /**
@@ -43,7 +48,7 @@ export interface GatewayOptions {
  * const gw = await startGateway({ config: loadConfig(), log })
  * await gw.close()
  */
-export const startGateway = async ({ config, log, clock }: GatewayOptions): Promise<Gateway> => {
+export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions): Promise<Gateway> => {
   const core = openCore({
     file: config.dbFile,
     synchronous: config.synchronous,
@@ -82,6 +87,20 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
         'or set ADMIN_EMAIL and ADMIN_PASSWORD',
     )
   }
+  const { engines, simulator, problem } = enginesOf(config, { clock: core.clock, newId })
+  if (problem) log.error({ err: problem }, `WhatsApp cannot start: ${problem.message}`)
+  log.info({ engine: engines.kind }, 'WhatsApp engine')
+  const sessions = createSessionManager({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    engines,
+    clock: core.clock,
+    log,
+    defaults: { keepaliveMs: config.keepaliveMs },
+    ...(onQr ? { onQr } : {}),
+  })
+  await sessions.boot()
   const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
   const throttle = createLoginThrottle({ clock: core.clock })
   // Ends open event streams when the gateway closes, so that closing does not wait on them.
@@ -91,6 +110,8 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     store: core.store,
     clock: core.clock,
     auth: { users, tokens, throttle },
+    sessions,
+    ...(simulator ? { simulator } : {}),
     log,
     accessLog: unredacted(log),
     corsOrigins: config.corsOrigins,
@@ -111,6 +132,7 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
     core,
     users,
     scheduler,
+    sessions,
     address,
     close() {
       closing ??= (async () => {
@@ -130,6 +152,8 @@ export const startGateway = async ({ config, log, clock }: GatewayOptions): Prom
         clearInterval(sweep)
         clearTimeout(grace)
         await scheduler.stop()
+        // Every engine stops (no browser outlives the gateway); sessions keep their state in the log.
+        await sessions.close()
         await core.close()
         log.info('Kurir stopped')
       })()

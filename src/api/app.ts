@@ -12,7 +12,7 @@ import { edge } from './edge.ts'
 import { errorBody, toErrorResponse } from './errors.ts'
 import { eventRoutes } from './event-routes.ts'
 import { requireAuth } from './require-auth.ts'
-import { statusRoutes } from './status-routes.ts'
+import { sessionRoutes } from './session-routes.ts'
 
 export { errorBody } from './errors.ts'
 
@@ -109,9 +109,18 @@ export const createApp = (deps: ApiDeps) => {
 
   app.route('/', authRoutes(auth))
   app.use('/api/whatsapp/*', requireAuth(auth))
+  app.use('/api/sessions', requireAuth(auth))
+  app.use('/api/sessions/*', requireAuth(auth))
   app.use('/api/events', requireAuth(auth))
   app.use('/api/events/*', requireAuth(auth))
-  app.route('/', statusRoutes(db))
+  app.route(
+    '/',
+    sessionRoutes({
+      db,
+      sessions: deps.sessions,
+      ...(deps.simulator ? { simulator: deps.simulator } : {}),
+    }),
+  )
   app.route(
     '/',
     eventRoutes({

@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
+import type { SessionManager } from '../runtime/session-manager.ts'
 
 export type Role = 'admin' | 'sender'
 
@@ -46,6 +47,9 @@ export interface ApiDeps {
   store: EventStore
   clock: Clock
   auth: AuthDeps
+  sessions: SessionManager
+  /** The simulator's controls when WA_ENGINE=simulator; its routes exist only then. */
+  simulator?: { link(sessionId: string): void; disconnect(sessionId: string): void }
   log?: ApiLog
   /**
    * Where the one line per request goes (defaults to `log`). Its fields are fixed and carry no secret

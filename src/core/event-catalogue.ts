@@ -20,6 +20,8 @@ const descriptions: Record<string, string> = {
   SessionStopRequested: 'An operator stopped the session.',
   SessionResetRequested: 'An operator asked to log out, remove the auth and start again with a new QR.',
   SessionLogoutRequested: 'An operator logged the session out.',
+  SessionDeleted: 'An operator deleted the session: its engine stops and its stored login is discarded.',
+  SessionResumed: 'The process started again while the session was live; a new engine starts.',
   SessionQrIssued: 'The engine showed a QR (the QR itself is a secret and is not stored).',
   SessionAuthenticated: 'The phone scanned the QR, or stored auth was accepted.',
   SessionReady: 'The session is linked and can send.',

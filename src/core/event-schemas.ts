@@ -64,6 +64,8 @@ export const sessionEventSchemas = {
   SessionStopRequested: z.object({ at }),
   SessionResetRequested: z.object({ at }),
   SessionLogoutRequested: z.object({ at }),
+  SessionDeleted: z.object({ at }),
+  SessionResumed: z.object({ at }),
   SessionQrIssued: z.object({ at }),
   SessionAuthenticated: z.object({ at }),
   SessionReady: z.object({ phoneNumber: z.string().nullable(), at }),

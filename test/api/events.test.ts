@@ -86,10 +86,14 @@ describe('GET /api/events/stream (through a listening server)', () => {
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
         BCRYPT_COST: '10',
+        WA_ENGINE: 'simulator',
+        SIM_LINK_AFTER_MS: '-1',
       }),
       log: createLogger('silent'),
     })
     closers.push(() => gateway.close())
+    // The default session has started by now; its events come first in the log.
+    await gateway.sessions.settled()
     const base = `http://127.0.0.1:${gateway.address.port}`
     const login = await fetch(`${base}/api/auth/login`, {
       method: 'POST',
@@ -103,24 +107,31 @@ describe('GET /api/events/stream (through a listening server)', () => {
   it('sends events committed after it connects, with the position as id', async () => {
     const { gateway, base, auth } = await start()
     await appendSome(gateway.core.store, 2)
+    const p = gateway.core.store.lastPosition()
     const res = await fetch(`${base}/api/events/stream`, { headers: auth })
     expect(res.status).toBe(200)
     expect(res.headers.get('Content-Type')).toMatch(/text\/event-stream/)
     const reading = readMessages(res, 2)
     await appendSome(gateway.core.store, 2)
     const messages = await reading
-    expect(messages.map((m) => m.id)).toEqual(['3', '4'])
+    expect(messages.map((m) => m.id)).toEqual([String(p + 1), String(p + 2)])
     expect(messages[0]?.event).toBe('QueuePaused')
-    expect(JSON.parse(messages[0]?.data ?? '{}')).toMatchObject({ position: 3, streamId: 'queue-default' })
+    expect(JSON.parse(messages[0]?.data ?? '{}')).toMatchObject({
+      position: p + 1,
+      streamId: 'queue-default',
+    })
   })
 
   it('resumes after Last-Event-ID: the missed events first, then new ones', async () => {
     const { gateway, base, auth } = await start()
+    const p = gateway.core.store.lastPosition()
     await appendSome(gateway.core.store, 5)
-    const res = await fetch(`${base}/api/events/stream`, { headers: { ...auth, 'Last-Event-ID': '2' } })
+    const res = await fetch(`${base}/api/events/stream`, {
+      headers: { ...auth, 'Last-Event-ID': String(p + 2) },
+    })
     const reading = readMessages(res, 4)
     await appendSome(gateway.core.store, 1)
-    expect((await reading).map((m) => m.id)).toEqual(['3', '4', '5', '6'])
+    expect((await reading).map((m) => m.id)).toEqual([3, 4, 5, 6].map((n) => String(p + n)))
   })
 
   it('does not keep the gateway from closing', async () => {

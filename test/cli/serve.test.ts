@@ -13,7 +13,7 @@ describe('serving', () => {
   it('listens, answers /healthz and unknown routes in the error shape, and closes the database on close', async () => {
     const dataDir = tempDir()
     const gateway = await startGateway({
-      config: loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }),
+      config: loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', WA_ENGINE: 'simulator' }),
       log: createLogger('silent'),
     })
     const base = `http://127.0.0.1:${gateway.address.port}`
@@ -39,7 +39,7 @@ describe('serving', () => {
   it('runs as `kurir serve` and shuts down gracefully on SIGTERM', async () => {
     const dataDir = tempDir()
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' },
+      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', WA_ENGINE: 'simulator' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../../machines/backoff.ts'
 import type { SessionEventType } from '../../machines/session-events.ts'
-import { defaultSessionConfig } from '../../machines/session-machine.ts'
+import { defaultSessionConfig, SESSION_HISTORY_SIZE } from '../../machines/session-machine.ts'
 import { aggregates } from '../../src/core/aggregates.ts'
 import type { Fact } from '../../src/core/command-handler.ts'
 import { type Step, stateLabel } from '../../src/core/fold.ts'
@@ -354,6 +354,77 @@ describe('sessionMachine: operator commands', () => {
   })
 })
 
+describe('sessionMachine: deletion, resumption and history', () => {
+  it.each(entries(rest))(
+    'deletes from %s: engine stopped, login discarded, timers cancelled',
+    (from, facts) => {
+      given(agg, ...facts)
+        .when(s.deleted())
+        .then({
+          state: 'deleted',
+          effects: ['stopEngine', 'discardAuth'],
+          armed: [],
+          cancelled: timerOf[from] ?? [],
+        })
+    },
+  )
+
+  it('creates a deleted session again, from scratch', () => {
+    given(agg, withConfig({ maxRestarts: 0 }), s.startRequested(), s.startFailed(), s.deleted())
+      .when(s.created({ sessionId: 'default', at: at(50) }))
+      .then({
+        state: 'stopped',
+        effects: [],
+        context: { consecutiveFailures: 0, restarts: 0, lastError: null, createdAtMs: T0 + 50 },
+      })
+  })
+
+  it.each(entries({ starting, qr, authenticating, ...ready }))(
+    'resumes %s after a process restart: a new engine, failures kept',
+    (from, facts) => {
+      const before = foldFacts(agg, facts)
+      given(agg, ...facts)
+        .when(s.resumed())
+        .then({
+          state: 'starting',
+          effects: ['startEngine'],
+          armed: ['startTimeout'],
+          cancelled: timerOf[from] ?? [],
+          context: { consecutiveFailures: before.context.consecutiveFailures },
+        })
+    },
+  )
+
+  it('keeps the last state changes, each with its time and, for down states, its error', () => {
+    const snapshot = foldFacts(agg, [
+      s.created({ at: at(0) }),
+      { ...s.startRequested(), data: { at: at(1) } },
+      { ...s.startFailed(), data: { ...s.startFailed().data, at: at(2) } },
+      { ...s.restartDue(), data: { ...s.restartDue().data, at: at(3) } },
+      { ...s.ready(), data: { ...s.ready().data, at: at(4) } },
+    ])
+    const error = snapshot.context.history.find((h: { state: string }) => h.state === 'restarting')?.error
+    expect(snapshot.context.history.map((h: { state: string; atMs: number }) => [h.state, h.atMs])).toEqual([
+      ['stopped', T0],
+      ['starting', T0 + 1],
+      ['restarting', T0 + 2],
+      ['starting', T0 + 3],
+      ['ready', T0 + 4],
+    ])
+    expect(error).toMatchObject({ code: expect.any(String) })
+    expect(snapshot.context.history.at(-1).error).toBeNull()
+  })
+
+  it('keeps at most SESSION_HISTORY_SIZE changes, dropping the oldest', () => {
+    const facts: Fact[] = [...created]
+    for (let i = 0; i < 30; i++) facts.push(s.startRequested(), s.stopRequested())
+    const { history } = foldFacts(agg, facts).context
+    expect(history).toHaveLength(SESSION_HISTORY_SIZE)
+    expect(history.at(-1).state).toBe('stopped')
+    expect(history[0].state).toBe('starting')
+  })
+})
+
 // The refusal matrix: each resting state, the fact types it takes, and by complement all it must refuse.
 /** The shared builder for a fact type, with its defaults: `SessionQrIssued` → `session.qrIssued()`. */
 const factOf = (type: SessionEventType): Fact => {
@@ -365,8 +436,9 @@ const factOf = (type: SessionEventType): Fact => {
 const ALL = Object.keys(agg.schemas) as SessionEventType[]
 /** Fact types by short name; a misspelt one would fail its "takes" row below. */
 const on = (...names: string[]) => names.map((n) => `Session${n}` as SessionEventType)
-const operator = on('Configured', 'StopRequested', 'LogoutRequested', 'ResetRequested')
-const downOps = on('Configured', 'StartRequested', 'ResetRequested', 'StopRequested')
+const operator = on('Configured', 'StopRequested', 'LogoutRequested', 'ResetRequested', 'Deleted')
+const downOps = on('Configured', 'StartRequested', 'ResetRequested', 'StopRequested', 'Deleted')
+const resumable = on('Resumed')
 const upEvents = on('Ready', 'AuthFailed', 'Disconnected')
 const takes: Record<string, { facts: Fact[]; takes: SessionEventType[] }> = {
   initial: { facts: [], takes: on('Created') },
@@ -376,22 +448,43 @@ const takes: Record<string, { facts: Fact[]; takes: SessionEventType[] }> = {
   },
   starting: {
     facts: starting,
-    takes: [...operator, ...upEvents, ...on('QrIssued', 'Authenticated', 'StartFailed', 'StartTimedOut')],
+    takes: [
+      ...operator,
+      ...upEvents,
+      ...resumable,
+      ...on('QrIssued', 'Authenticated', 'StartFailed', 'StartTimedOut'),
+    ],
   },
   qr: {
     facts: qr,
-    takes: [...operator, ...upEvents, ...on('QrIssued', 'Authenticated', 'StartFailed', 'QrExpired')],
+    takes: [
+      ...operator,
+      ...upEvents,
+      ...resumable,
+      ...on('QrIssued', 'Authenticated', 'StartFailed', 'QrExpired'),
+    ],
   },
-  authenticating: { facts: authenticating, takes: [...operator, ...upEvents, ...on('AuthTimedOut')] },
-  'ready.idle': { facts: idle, takes: [...operator, ...on('ProbeFailed', 'Disconnected', 'KeepaliveDue')] },
+  authenticating: {
+    facts: authenticating,
+    takes: [...operator, ...upEvents, ...resumable, ...on('AuthTimedOut')],
+  },
+  'ready.idle': {
+    facts: idle,
+    takes: [...operator, ...resumable, ...on('ProbeFailed', 'Disconnected', 'KeepaliveDue')],
+  },
   'ready.probing': {
     facts: probing,
-    takes: [...operator, ...on('ProbeFailed', 'Disconnected', 'ProbeSucceeded', 'ProbeTimedOut')],
+    takes: [
+      ...operator,
+      ...resumable,
+      ...on('ProbeFailed', 'Disconnected', 'ProbeSucceeded', 'ProbeTimedOut'),
+    ],
   },
   timeout: { facts: timeout, takes: [...operator, ...on('EngineStopped')] },
   restarting: { facts: restarting, takes: [...operator, ...on('RestartDue')] },
   failed: { facts: failed, takes: [...downOps, ...on('LogoutRequested')] },
   logged_out: { facts: loggedOut, takes: downOps },
+  deleted: { facts: [...created, s.deleted()], takes: on('Created') },
 }
 
 describe('sessionMachine: refusals', () => {

@@ -5,20 +5,41 @@ import type { ApiDeps } from '../../src/api/deps.ts'
 import { createLoginThrottle } from '../../src/auth/login-throttle.ts'
 import { createTokenService } from '../../src/auth/tokens.ts'
 import { createUserStore } from '../../src/auth/users.ts'
+import { createSimulator } from '../../src/engines/simulator.ts'
 import { ulidSource } from '../../src/ids.ts'
+import { createSessionManager } from '../../src/runtime/session-manager.ts'
+import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
 import { createFakeClock } from './fake-clock.ts'
 import { openTestCore } from './store.ts'
+
+const silentLog = { debug() {}, info() {}, warn() {}, error() {} }
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789'
 export const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }
 
 export const openTestApi = async (
   dir: string,
-  options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog'> = {},
+  options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog'> & {
+    /** SIM_LINK_AFTER_MS of the simulator behind the sessions (default -1: link on request). */
+    linkAfterMs?: number
+  } = {},
 ) => {
+  const { linkAfterMs = -1, ...appOptions } = options
   const clock = createFakeClock()
   const core = openTestCore(dir, { clock })
   const newId = ulidSource(clock)
+  const simulator = createSimulator({ dataDir: dir, clock, newId, linkAfterMs })
+  const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
+  scheduler.start()
+  const sessions = createSessionManager({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    engines: simulator,
+    clock,
+    log: silentLog,
+    random: () => 0.5,
+  })
   const users = createUserStore({ db: core.db, clock, newId, bcryptCost: 10 })
   const tokens = createTokenService({ db: core.db, users, secret: SECRET, clock, newId })
   const throttle = createLoginThrottle({ clock })
@@ -27,9 +48,11 @@ export const openTestApi = async (
     store: core.store,
     clock,
     auth: { users, tokens, throttle },
-    ...options,
+    sessions,
+    simulator,
+    ...appOptions,
   })
-  await users.add({ ...ADMIN, role: 'admin' })
+  await users.ensureAdmin(ADMIN)
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {
       method: 'POST',
@@ -43,7 +66,33 @@ export const openTestApi = async (
   }
   const get = (path: string, token?: string) =>
     app.request(path, token ? { headers: { Authorization: `Bearer ${token}` } } : {})
-  return { app, core, clock, users, tokens, post, get, login, close: () => core.close() }
+  /** Lets the engines' work and the timers due by now run to the end. */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) {
+      await sessions.settled()
+      await scheduler.idle()
+      await new Promise((r) => setImmediate(r))
+    }
+  }
+  return {
+    app,
+    core,
+    clock,
+    users,
+    tokens,
+    sessions,
+    simulator,
+    scheduler,
+    post,
+    get,
+    login,
+    settle,
+    close: async () => {
+      await scheduler.stop()
+      await sessions.close()
+      await core.close()
+    },
+  }
 }
 
 /** A response's JSON body, for assertions to look into. */

@@ -65,6 +65,8 @@ export const session = {
   stopRequested: () => fact('SessionStopRequested', { at: at() }),
   resetRequested: () => fact('SessionResetRequested', { at: at() }),
   logoutRequested: () => fact('SessionLogoutRequested', { at: at() }),
+  deleted: () => fact('SessionDeleted', { at: at() }),
+  resumed: () => fact('SessionResumed', { at: at() }),
   qrIssued: () => fact('SessionQrIssued', { at: at() }),
   authenticated: () => fact('SessionAuthenticated', { at: at() }),
   ready: (phoneNumber: string | null = '6281200000000') => fact('SessionReady', { phoneNumber, at: at() }),
