@@ -36,11 +36,25 @@ describe('serving', () => {
     await expect(fetch(`${base}/healthz`)).rejects.toThrow()
   })
 
-  it('runs as `kurir serve` and shuts down gracefully on SIGTERM', async () => {
+  it('runs as `kurir serve`, prints the QR in the terminal, and shuts down gracefully on SIGTERM', async () => {
     const dataDir = tempDir()
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', WA_ENGINE: 'simulator' },
+      env: {
+        ...process.env,
+        DATA_DIR: dataDir,
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        WA_ENGINE: 'simulator',
+        SIM_LINK_AFTER_MS: '-1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let errors = ''
+    const qrPrinted = new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        errors += chunk.toString()
+        if (errors.includes('Scan this QR') && /[▀▄█]/.test(errors)) resolve()
+      })
     })
     let output = ''
     const port = await new Promise<number>((resolve, reject) => {
@@ -52,10 +66,16 @@ describe('serving', () => {
       })
     })
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
+    // The default session starts by itself on a new install and shows its QR.
+    await qrPrinted
+    expect(errors).toContain('(session default)')
     const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
     child.kill('SIGTERM')
     expect(await exit).toBe(0)
     expect(output).toContain('Kurir stopped')
+    expect(output).toContain('QR issued')
+    // The JSON log says a QR was issued, never what it was.
+    expect(output).not.toContain('sim:default:')
   })
 
   it('refuses to start on invalid configuration, naming the variable', () => {
