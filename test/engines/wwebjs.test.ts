@@ -370,7 +370,10 @@ describe('wwebjs engine calls', () => {
   })
 
   it.each([
-    ['Protocol error (Runtime.callFunctionOn): Session closed. Most likely the page has been closed.', 'SESSION_CLOSED'],
+    [
+      'Protocol error (Runtime.callFunctionOn): Session closed. Most likely the page has been closed.',
+      'SESSION_CLOSED',
+    ],
     ['Protocol error (Runtime.callFunctionOn): Target closed', 'SESSION_CLOSED'],
     ['Attempted to use detached Frame 4A1B.', 'SESSION_CLOSED'],
     ['Protocol error (Runtime.callFunctionOn): Cannot find context with specified id', 'PROTOCOL_ERROR'],
@@ -481,23 +484,29 @@ describe('wwebjs engine factory', () => {
   })
 })
 
+const thrown = (fn: () => unknown): EngineError => {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngineError)
+    return err as EngineError
+  }
+  throw new Error('expected an EngineError')
+}
+
 describe('findChrome', () => {
   it('uses CHROME_PATH when it points at a file', () => {
-    expect(findChrome('/opt/chrome/chrome', (path) => path === '/opt/chrome/chrome')).toBe('/opt/chrome/chrome')
+    expect(findChrome('/opt/chrome/chrome', (path) => path === '/opt/chrome/chrome')).toBe(
+      '/opt/chrome/chrome',
+    )
   })
 
   it('names CHROME_PATH and the path when CHROME_PATH points at nothing', () => {
-    let err: unknown
-    try {
-      findChrome('/opt/missing/chrome', () => true && false)
-    } catch (e) {
-      err = e
-    }
-    expect(err).toBeInstanceOf(EngineError)
-    expect((err as EngineError).code).toBe('BROWSER_NOT_FOUND')
-    expect((err as EngineError).retryable).toBe(false)
-    expect((err as EngineError).message).toMatch(/CHROME_PATH/)
-    expect((err as EngineError).message).toMatch(/\/opt\/missing\/chrome/)
+    const err = thrown(() => findChrome('/opt/missing/chrome', () => false))
+    expect(err.code).toBe('BROWSER_NOT_FOUND')
+    expect(err.retryable).toBe(false)
+    expect(err.message).toMatch(/CHROME_PATH/)
+    expect(err.message).toContain('/opt/missing/chrome')
   })
 
   it('takes the first usual path that exists when CHROME_PATH is unset or empty', () => {
@@ -507,15 +516,10 @@ describe('findChrome', () => {
   })
 
   it('names CHROME_PATH and every path tried when no browser is found', () => {
-    expect(() => findChrome(undefined, () => false)).toThrow(EngineError)
-    try {
-      findChrome(undefined, () => false)
-    } catch (err) {
-      const message = (err as EngineError).message
-      expect((err as EngineError).code).toBe('BROWSER_NOT_FOUND')
-      expect(message).toMatch(/CHROME_PATH/)
-      expect(message).toMatch(/apt-get install chromium/)
-      for (const path of DEFAULT_CHROME_PATHS) expect(message).toContain(path)
-    }
+    const err = thrown(() => findChrome(undefined, () => false))
+    expect(err.code).toBe('BROWSER_NOT_FOUND')
+    expect(err.message).toMatch(/CHROME_PATH/)
+    expect(err.message).toMatch(/apt-get install chromium/)
+    for (const path of DEFAULT_CHROME_PATHS) expect(err.message).toContain(path)
   })
 })
