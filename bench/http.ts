@@ -101,6 +101,8 @@ const main = async () => {
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
         SQLITE_SYNCHRONOUS: 'NORMAL',
+        // The default session runs on the simulator: a benchmark has no phone to scan a QR.
+        WA_ENGINE: 'simulator',
         LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
       },
       /listening on/,

@@ -4,7 +4,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import QRCode from 'qrcode'
 import { SESSION_ID } from '../engines/engine.ts'
-import { ForbiddenError, IllegalStateError } from '../errors.ts'
+import { ForbiddenError, IllegalStateError, NotFoundError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
@@ -81,13 +81,7 @@ const requireAdmin = (c: Context<ApiEnv>) => {
 export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) => {
   const app = new OpenAPIHono<ApiEnv>()
   const status = sessionStatusReader(db)
-  const qrWaiting = (id: string) => {
-    try {
-      return sessions.get(id).qr() !== null
-    } catch {
-      return false
-    }
-  }
+  const qrWaiting = (id: string) => sessions.qrOf(id) !== null
   const statusOf = (id: string) => status.of(id, qrWaiting(id))
 
   /** Registers one sub-route under /api/whatsapp (the default session) and /api/sessions/{id}. */
@@ -206,7 +200,9 @@ export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) =>
     },
     (c, id) => {
       // The default session answers even before it exists (stopped); others must exist.
-      if (id !== DEFAULT_SESSION) sessions.get(id)
+      if (id !== DEFAULT_SESSION && !sessions.exists(id)) {
+        throw new NotFoundError(`no session '${id}'`, { details: { sessionId: id } })
+      }
       return c.json(statusOf(id), 200)
     },
   )

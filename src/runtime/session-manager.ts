@@ -10,7 +10,7 @@ import { type EngineFactory, SESSION_ID } from '../engines/engine.ts'
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
-import { createSessionActor, type RuntimeLog, type SessionActor, sessionStateOf } from './session-actor.ts'
+import { createSessionActor, type RuntimeLog, type SessionActor } from './session-actor.ts'
 
 export interface SessionManagerDeps {
   db: Db
@@ -54,6 +54,7 @@ export const createSessionManager = (deps: SessionManagerDeps) => {
   const actors = new Map<string, SessionActor>()
   const listIds = db.prepare("SELECT id FROM sessions WHERE state <> 'deleted' ORDER BY id").pluck()
   const allIds = db.prepare('SELECT id FROM sessions ORDER BY id').pluck()
+  const rowState = db.prepare('SELECT state FROM sessions WHERE id = ?').pluck()
   const at = () => new Date(clock.now()).toISOString()
   const config = (own?: Partial<SessionConfig>): SessionConfig => ({
     ...defaultSessionConfig,
@@ -80,8 +81,9 @@ export const createSessionManager = (deps: SessionManagerDeps) => {
     return actor
   }
 
-  const stateOf = (sessionId: string) =>
-    sessionStateOf(commands.load(streamIds.session(checkSessionId(sessionId))).snapshot)
+  // The projection row's state: the same as folding the stream, without restoring a snapshot.
+  const stateOf = (sessionId: string): string =>
+    (rowState.get(checkSessionId(sessionId)) as string | undefined) ?? 'initial'
 
   /** The session's actor; NotFoundError when there is no such session. */
   const existing = (sessionId: string): SessionActor => {
@@ -126,6 +128,13 @@ export const createSessionManager = (deps: SessionManagerDeps) => {
     },
     /** The live actor of an existing session (NotFoundError otherwise). */
     get: existing,
+    /** Whether the session exists (and is not deleted). */
+    exists: (sessionId: string): boolean => {
+      const state = stateOf(sessionId)
+      return state !== 'initial' && state !== 'deleted'
+    },
+    /** The QR on show for a session, from its live actor; null when none waits for a scan. */
+    qrOf: (sessionId: string) => actors.get(sessionId)?.qr() ?? null,
     /** Ids of every session that exists, deleted ones left out. */
     ids: (): string[] => listIds.all() as string[],
 

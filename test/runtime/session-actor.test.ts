@@ -48,7 +48,10 @@ const scriptedEngines = () => {
           return () => listeners.delete(listener)
         },
       }
-      made.push({ engine, calls, emit: (e) => listeners.forEach((l) => l(e)) })
+      const emit = (e: EngineEvent) => {
+        for (const l of listeners) l(e)
+      }
+      made.push({ engine, calls, emit })
       return engine
     },
     async discardAuth(sessionId) {
