@@ -10,6 +10,7 @@ import type { Config } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
 import { ulidSource } from './ids.ts'
 import { type Logger, unredacted } from './logger.ts'
+import { createDispatchers } from './runtime/dispatchers.ts'
 import { enginesOf } from './runtime/engines-of.ts'
 import { createSessionManager, type SessionManager } from './runtime/session-manager.ts'
 import { createTimerScheduler, type TimerScheduler } from './runtime/timer-scheduler.ts'
@@ -101,6 +102,15 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     ...(onQr ? { onQr } : {}),
   })
   await sessions.boot()
+  const dispatchers = createDispatchers({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    readyEngine: sessions.readyEngine,
+    clock: core.clock,
+    log,
+  })
+  await dispatchers.boot()
   const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
   const throttle = createLoginThrottle({ clock: core.clock })
   // Ends open event streams when the gateway closes, so that closing does not wait on them.
@@ -110,7 +120,10 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     store: core.store,
     clock: core.clock,
     auth: { users, tokens, throttle },
+    commands: core.commands,
+    newId,
     sessions,
+    defaultCountryCode: config.defaultCountryCode,
     ...(simulator ? { simulator } : {}),
     log,
     accessLog: unredacted(log),
@@ -152,8 +165,11 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
         clearInterval(sweep)
         clearTimeout(grace)
         await scheduler.stop()
-        // Every engine stops (no browser outlives the gateway); sessions keep their state in the log.
+        // No new send starts; every engine stops (no browser outlives the gateway; a send it had in
+        // flight fails, retryably); the outcome of every send is recorded before the database closes.
+        dispatchers.close()
         await sessions.close()
+        await dispatchers.drained()
         await core.close()
         log.info('Kurir stopped')
       })()

@@ -11,6 +11,8 @@ import type { ApiDeps, ApiEnv } from './deps.ts'
 import { edge } from './edge.ts'
 import { errorBody, toErrorResponse } from './errors.ts'
 import { eventRoutes } from './event-routes.ts'
+import { jobRoutes } from './job-routes.ts'
+import { queueRoutes } from './queue-routes.ts'
 import { requireAuth } from './require-auth.ts'
 import { sessionRoutes } from './session-routes.ts'
 
@@ -113,6 +115,18 @@ export const createApp = (deps: ApiDeps) => {
   app.use('/api/sessions/*', requireAuth(auth))
   app.use('/api/events', requireAuth(auth))
   app.use('/api/events/*', requireAuth(auth))
+  app.route(
+    '/',
+    jobRoutes({
+      db,
+      commands: deps.commands,
+      sessions: deps.sessions,
+      newId: deps.newId,
+      clock,
+      defaultCountryCode: deps.defaultCountryCode ?? '62',
+    }),
+  )
+  app.route('/', queueRoutes({ db, commands: deps.commands, sessions: deps.sessions, clock }))
   app.route(
     '/',
     sessionRoutes({

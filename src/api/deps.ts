@@ -1,7 +1,9 @@
 // What the API needs from the rest of Kurir, as the smallest interfaces it calls.
 import type { Clock } from '../clock.ts'
+import type { CommandHandler } from '../core/command-handler.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
+import type { IdSource } from '../ids.ts'
 import type { SessionManager } from '../runtime/session-manager.ts'
 
 export type Role = 'admin' | 'sender'
@@ -47,7 +49,11 @@ export interface ApiDeps {
   store: EventStore
   clock: Clock
   auth: AuthDeps
+  commands: CommandHandler
+  newId: IdSource
   sessions: SessionManager
+  /** For national numbers such as 0812… (DEFAULT_COUNTRY_CODE); 62 unless given. */
+  defaultCountryCode?: string
   /** The simulator's controls when WA_ENGINE=simulator; its routes exist only then. */
   simulator?: { link(sessionId: string): void; disconnect(sessionId: string): void }
   log?: ApiLog

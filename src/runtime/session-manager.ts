@@ -133,6 +133,11 @@ export const createSessionManager = (deps: SessionManagerDeps) => {
       const state = stateOf(sessionId)
       return state !== 'initial' && state !== 'deleted'
     },
+    /** The engine of a session that is ready to send; null otherwise. */
+    readyEngine: (sessionId: string) => {
+      const actor = actors.get(sessionId)
+      return actor && actor.state() === 'ready' ? actor.engine() : null
+    },
     /** The QR on show for a session, from its live actor; null when none waits for a scan. */
     qrOf: (sessionId: string) => actors.get(sessionId)?.qr() ?? null,
     /** Ids of every session that exists, deleted ones left out. */

@@ -7,6 +7,7 @@ import { createTokenService } from '../../src/auth/tokens.ts'
 import { createUserStore } from '../../src/auth/users.ts'
 import { createSimulator } from '../../src/engines/simulator.ts'
 import { ulidSource } from '../../src/ids.ts'
+import { createDispatchers } from '../../src/runtime/dispatchers.ts'
 import { createSessionManager } from '../../src/runtime/session-manager.ts'
 import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
 import { createFakeClock } from './fake-clock.ts'
@@ -22,13 +23,15 @@ export const openTestApi = async (
   options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog'> & {
     /** SIM_LINK_AFTER_MS of the simulator behind the sessions (default -1: link on request). */
     linkAfterMs?: number
+    /** SIM_SEND_LATENCY_MS of the simulator (default 0). */
+    sendLatencyMs?: number
   } = {},
 ) => {
-  const { linkAfterMs = -1, ...appOptions } = options
+  const { linkAfterMs = -1, sendLatencyMs = 0, ...appOptions } = options
   const clock = createFakeClock()
   const core = openTestCore(dir, { clock })
   const newId = ulidSource(clock)
-  const simulator = createSimulator({ dataDir: dir, clock, newId, linkAfterMs })
+  const simulator = createSimulator({ dataDir: dir, clock, newId, linkAfterMs, sendLatencyMs })
   const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
   scheduler.start()
   const sessions = createSessionManager({
@@ -40,6 +43,16 @@ export const openTestApi = async (
     log: silentLog,
     random: () => 0.5,
   })
+  const dispatchers = createDispatchers({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    readyEngine: sessions.readyEngine,
+    clock,
+    log: silentLog,
+    random: () => 0.5,
+  })
+  await dispatchers.boot()
   const users = createUserStore({ db: core.db, clock, newId, bcryptCost: 10 })
   const tokens = createTokenService({ db: core.db, users, secret: SECRET, clock, newId })
   const throttle = createLoginThrottle({ clock })
@@ -48,6 +61,8 @@ export const openTestApi = async (
     store: core.store,
     clock,
     auth: { users, tokens, throttle },
+    commands: core.commands,
+    newId,
     sessions,
     simulator,
     ...appOptions,
@@ -68,7 +83,8 @@ export const openTestApi = async (
     app.request(path, token ? { headers: { Authorization: `Bearer ${token}` } } : {})
   /** Lets the engines' work and the timers due by now run to the end. */
   const settle = async () => {
-    for (let i = 0; i < 20; i++) {
+    // Sends held by the simulator's latency wait for the clock, so they are not waited for here.
+    for (let i = 0; i < 40; i++) {
       await sessions.settled()
       await scheduler.idle()
       await new Promise((r) => setImmediate(r))
@@ -83,13 +99,16 @@ export const openTestApi = async (
     sessions,
     simulator,
     scheduler,
+    dispatchers,
     post,
     get,
     login,
     settle,
     close: async () => {
       await scheduler.stop()
+      dispatchers.close()
       await sessions.close()
+      await dispatchers.drained()
       await core.close()
     },
   }

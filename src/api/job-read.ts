@@ -1,0 +1,119 @@
+// Jobs as the API shows them, read from the jobs projection.
+import { z } from '@hono/zod-openapi'
+import { ValidationError } from '../errors.ts'
+import type { Db } from '../eventlog/database.ts'
+
+export const JobSchema = z
+  .object({
+    id: z.string(),
+    sessionId: z.string(),
+    status: z.enum(['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled']),
+    priority: z.enum(['high', 'normal', 'low']),
+    chatId: z.string(),
+    attempts: z.number().int(),
+    maxAttempts: z.number().int(),
+    lastError: z
+      .object({ code: z.string(), message: z.string(), retryable: z.boolean() })
+      .nullable()
+      .openapi({ description: 'the last failure and whether it can be retried' }),
+    nextAttemptAt: z.string().nullable(),
+    sendAt: z.string().nullable(),
+    messageId: z.string().nullable(),
+    duplicateRisk: z
+      .boolean()
+      .openapi({ description: 'an attempt was interrupted by a stop: it may have been sent twice' }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Job')
+
+export type Job = z.infer<typeof JobSchema>
+
+type JobRow = {
+  id: string
+  session_id: string
+  status: Job['status']
+  priority: Job['priority']
+  chat_id: string
+  attempts: number
+  max_attempts: number
+  last_error: string | null
+  next_attempt_at: string | null
+  send_at: string | null
+  message_id: string | null
+  duplicate_risk: number
+  created_at: string
+  updated_at: string
+}
+
+const COLUMNS = `id, session_id, status, priority, chat_id, attempts, max_attempts, last_error, next_attempt_at,
+  send_at, message_id, duplicate_risk, created_at, updated_at`
+
+const toJob = (r: JobRow): Job => ({
+  id: r.id,
+  sessionId: r.session_id,
+  status: r.status,
+  priority: r.priority,
+  chatId: r.chat_id,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  lastError: r.last_error ? (JSON.parse(r.last_error) as Job['lastError']) : null,
+  nextAttemptAt: r.next_attempt_at,
+  sendAt: r.send_at,
+  messageId: r.message_id,
+  duplicateRisk: r.duplicate_risk === 1,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+})
+
+const encodeCursor = (r: JobRow) => Buffer.from(`${r.created_at}|${r.id}`).toString('base64url')
+const decodeCursor = (cursor: string): [string, string] => {
+  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
+  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) {
+    throw new ValidationError('cursor: not a cursor from a previous page', { details: { cursor } })
+  }
+  return [createdAt, id]
+}
+
+/**
+ * @example
+ * const jobs = jobReader(db)
+ * jobs.page('default', { status: 'failed', limit: 50 })
+ */
+export const jobReader = (db: Db) => {
+  const one = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`)
+  const newest = db.prepare(
+    `SELECT ${COLUMNS} FROM jobs WHERE session_id = ? AND (? IS NULL OR status = ?)
+       AND (created_at, id) < (?, ?)
+     ORDER BY created_at DESC, id DESC LIMIT CAST(? AS INTEGER)`,
+  )
+  const inStatus = db.prepare(
+    `SELECT ${COLUMNS} FROM jobs WHERE session_id = ? AND status = ? ORDER BY updated_at DESC LIMIT 500`,
+  )
+  return {
+    get(jobId: string): Job | null {
+      const r = one.get(jobId) as JobRow | undefined
+      return r ? toJob(r) : null
+    },
+    page(
+      sessionId: string,
+      q: { status?: Job['status'] | undefined; limit: number; cursor?: string | undefined },
+    ) {
+      const [createdAt, id] = q.cursor ? decodeCursor(q.cursor) : ['\uffff', '\uffff']
+      const status = q.status ?? null
+      const rows = newest.all(sessionId, status, status, createdAt, id, q.limit + 1) as JobRow[]
+      const page = rows.slice(0, q.limit)
+      const last = page.at(-1)
+      return {
+        jobs: page.map(toJob),
+        nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null,
+      }
+    },
+    retryQueue(sessionId: string) {
+      return {
+        delayed: (inStatus.all(sessionId, 'delayed') as JobRow[]).map(toJob),
+        failed: (inStatus.all(sessionId, 'failed') as JobRow[]).map(toJob),
+      }
+    },
+  }
+}

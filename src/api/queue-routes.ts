@@ -1,0 +1,198 @@
+// A session's queue over HTTP: pause, resume, clear, configure (applied live), stats.
+import { OpenAPIHono, z } from '@hono/zod-openapi'
+import type { QueueConfig } from '../../machines/queue-events.ts'
+import { defaultQueueConfig } from '../../machines/queue-machine.ts'
+import { streamIds } from '../core/aggregates.ts'
+import type { CommandHandler } from '../core/command-handler.ts'
+import { queueConfigSchema } from '../core/event-schemas.ts'
+import { stateLabel } from '../core/fold.ts'
+import { IllegalStateError, NotFoundError } from '../errors.ts'
+import type { Db } from '../eventlog/database.ts'
+import { JOB_STATUSES } from '../projections/rows.ts'
+import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
+import type { ApiEnv } from './deps.ts'
+import { errors } from './schemas.ts'
+import { scoped } from './scoped.ts'
+import { QueueCountsSchema } from './session-status.ts'
+
+const ConfigBody = queueConfigSchema
+  .partial()
+  .strict()
+  .refine((c) => Object.keys(c).length > 0, 'give at least one setting')
+  .openapi('QueueConfigChange')
+
+const QueueSchema = z
+  .object({
+    sessionId: z.string(),
+    paused: z.boolean(),
+    coolingDownUntil: z.string().nullable(),
+    config: queueConfigSchema,
+    counts: QueueCountsSchema,
+  })
+  .openapi('Queue')
+
+const StatsSchema = z
+  .object({
+    counts: QueueCountsSchema,
+    successRate: z.number().nullable().openapi({ description: 'completed / (completed + failed)' }),
+    sentLastMinute: z.number().int(),
+  })
+  .openapi('QueueStats')
+
+const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
+
+type QueueRow = Record<(typeof JOB_STATUSES)[number], number> & {
+  paused: number
+  cooldown_until: string | null
+  config: string
+}
+
+export interface QueueRoutesDeps {
+  db: Db
+  commands: CommandHandler
+  sessions: SessionManager
+  clock: { now(): number }
+}
+
+/**
+ * @example
+ * app.route('/', queueRoutes({ db, commands, sessions, clock }))
+ */
+export const queueRoutes = ({ db, commands, sessions, clock }: QueueRoutesDeps) => {
+  const app = new OpenAPIHono<ApiEnv>()
+  const row = db.prepare(
+    `SELECT paused, cooldown_until, config, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`,
+  )
+  const pending = db
+    .prepare("SELECT id FROM jobs WHERE session_id = ? AND status IN ('waiting', 'delayed')")
+    .pluck()
+  const sentSince = db
+    .prepare("SELECT count(*) FROM jobs WHERE session_id = ? AND status = 'completed' AND updated_at >= ?")
+    .pluck()
+  const at = () => new Date(clock.now()).toISOString()
+
+  const mustExist = (sessionId: string) => {
+    if (sessionId !== DEFAULT_SESSION && !sessions.exists(sessionId)) {
+      throw new NotFoundError(`no session '${sessionId}'`, { details: { sessionId } })
+    }
+  }
+
+  const queueOf = (sessionId: string) => {
+    const r = row.get(sessionId) as QueueRow | undefined
+    const config: QueueConfig = { ...defaultQueueConfig, ...(r ? (JSON.parse(r.config) as object) : {}) }
+    return {
+      sessionId,
+      paused: r?.paused === 1,
+      coolingDownUntil: r?.cooldown_until ?? null,
+      config,
+      counts: {
+        waiting: r?.waiting ?? 0,
+        active: r?.active ?? 0,
+        delayed: r?.delayed ?? 0,
+        completed: r?.completed ?? 0,
+        failed: r?.failed ?? 0,
+        cancelled: r?.cancelled ?? 0,
+        paused: r?.paused === 1,
+      },
+    }
+  }
+
+  const append = (sessionId: string, type: string, data: object = {}) =>
+    commands.execute(streamIds.queue(sessionId), () => [{ type, data: { ...data, at: at() } }], {
+      actor: 'operator',
+    })
+
+  const change = (sub: string, summary: string, act: (sessionId: string) => Promise<unknown>) =>
+    scoped(
+      app,
+      {
+        method: 'post',
+        sub,
+        tags: ['queue'],
+        summary,
+        admin: true,
+        responses: { 200: { description: 'The queue now', ...json(QueueSchema) }, ...errors(401, 403, 404) },
+      },
+      async (c, sessionId) => {
+        mustExist(sessionId)
+        await act(sessionId)
+        return c.json(queueOf(sessionId), 200)
+      },
+    )
+
+  // Pausing a paused queue (or resuming a running one) changes nothing and is not an error.
+  const flowOf = (sessionId: string) =>
+    stateLabel(commands.load(streamIds.queue(sessionId)).snapshot.value).includes('flow.paused')
+  change('/queue/pause', 'Pause sending; jobs keep waiting', async (id) => {
+    if (!flowOf(id)) await append(id, 'QueuePaused')
+  })
+  change('/queue/resume', 'Resume sending', async (id) => {
+    if (flowOf(id)) await append(id, 'QueueResumed')
+  })
+  change('/queue/clear', 'Cancel every waiting and delayed job; active ones finish', async (id) => {
+    let cancelled = 0
+    for (const jobId of pending.all(id) as string[]) {
+      try {
+        await commands.execute(
+          streamIds.job(jobId),
+          () => [{ type: 'JobCancelled', data: { reason: 'the queue was cleared', at: at() } }],
+          { actor: 'operator' },
+        )
+        cancelled++
+      } catch (err) {
+        // Started meanwhile: it finishes.
+        if (!(err instanceof IllegalStateError)) throw err
+      }
+    }
+    await append(id, 'QueueCleared', { cancelled })
+  })
+
+  scoped(
+    app,
+    {
+      method: 'post',
+      sub: '/queue/config',
+      tags: ['queue'],
+      summary: 'Change the queue settings; applied at once, without a restart',
+      admin: true,
+      body: ConfigBody,
+      responses: {
+        200: { description: 'The queue now', ...json(QueueSchema) },
+        ...errors(400, 401, 403, 404, 415),
+      },
+    },
+    async (c, sessionId) => {
+      mustExist(sessionId)
+      const changes = (c.req.valid as (t: 'json') => Partial<QueueConfig>)('json')
+      await append(sessionId, 'QueueConfigured', { changes })
+      return c.json(queueOf(sessionId), 200)
+    },
+  )
+
+  scoped(
+    app,
+    {
+      method: 'get',
+      sub: '/queue/stats',
+      tags: ['queue'],
+      summary: 'Counts by status, success rate, messages sent in the last minute',
+      admin: false,
+      responses: { 200: { description: 'Stats', ...json(StatsSchema) }, ...errors(401, 404) },
+    },
+    (c, sessionId) => {
+      mustExist(sessionId)
+      const { counts } = queueOf(sessionId)
+      const finished = counts.completed + counts.failed
+      return c.json(
+        {
+          counts,
+          successRate: finished === 0 ? null : counts.completed / finished,
+          sentLastMinute: sentSince.get(sessionId, new Date(clock.now() - 60_000).toISOString()) as number,
+        },
+        200,
+      )
+    },
+  )
+
+  return app
+}

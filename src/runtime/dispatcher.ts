@@ -1,0 +1,246 @@
+// One session's dispatcher: while the session is ready and its queue runs, it takes waiting jobs by
+// priority then age, up to the queue's concurrency, records each attempt's start durably, sends through
+// the session's engine and records the outcome. It is woken by commits, never by polling.
+import type { QueueConfig } from '../../machines/queue-events.ts'
+import { defaultQueueConfig } from '../../machines/queue-machine.ts'
+import type { Clock, TimerHandle } from '../clock.ts'
+import { streamIds } from '../core/aggregates.ts'
+import type { CommandHandler, Fact } from '../core/command-handler.ts'
+import { stateLabel } from '../core/fold.ts'
+import { EngineError, type WhatsAppEngine } from '../engines/engine.ts'
+import { IllegalStateError } from '../errors.ts'
+import type { Db } from '../eventlog/database.ts'
+import type { RuntimeLog } from './session-actor.ts'
+
+export interface DispatcherDeps {
+  sessionId: string
+  db: Db
+  commands: CommandHandler
+  /** The session's engine while the session is ready; null otherwise. */
+  readyEngine: () => WhatsAppEngine | null
+  clock: Clock
+  log: RuntimeLog
+  random?: () => number
+}
+
+type QueueRow = { paused: number; cooldown_until: string | null; config: string }
+type WaitingJob = { id: string; chat_id: string; body: string }
+
+/** Chats found on WhatsApp (or not) stay known this long; a first send to a chat asks. */
+const REGISTRATION_TTL_MS = 24 * 3600_000
+const REGISTRATION_CACHE_SIZE = 50_000
+
+/**
+ * @example
+ * const dispatcher = createDispatcher({ sessionId: 'default', db, commands, readyEngine, clock, log })
+ * dispatcher.wake()
+ */
+export const createDispatcher = (deps: DispatcherDeps) => {
+  const { sessionId, db, commands, clock, log } = deps
+  const random = deps.random ?? Math.random
+  const queueRow = db.prepare('SELECT paused, cooldown_until, config FROM queues WHERE session_id = ?')
+  const waiting = db.prepare(
+    `SELECT id, chat_id, body FROM jobs WHERE session_id = ? AND status = 'waiting'
+     ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`,
+  )
+  const inFlight = new Set<string>()
+  const registered = new Map<string, { onWhatsApp: boolean; atMs: number }>()
+  let pumping = false
+  let again = false
+  let closed = false
+  let lastSendMs = Number.NEGATIVE_INFINITY
+  let paceTimer: TimerHandle | null = null
+  const running = new Set<Promise<void>>()
+
+  const at = () => new Date(clock.now()).toISOString()
+
+  const queueState = () => {
+    const row = queueRow.get(sessionId) as QueueRow | undefined
+    const config: QueueConfig = { ...defaultQueueConfig, ...(row ? (JSON.parse(row.config) as object) : {}) }
+    const cooling = row?.cooldown_until ? Date.parse(row.cooldown_until) > clock.now() : false
+    return { paused: row?.paused === 1, cooling, config }
+  }
+
+  /** Appends facts to a job unless its machine has moved on; answers whether they were taken. */
+  const record = async (jobId: string, decide: (state: string, attempts: number) => Fact[]) => {
+    try {
+      const result = await commands.execute(
+        streamIds.job(jobId),
+        ({ snapshot }) =>
+          decide(stateLabel(snapshot.value), (snapshot.context as { attempts: number }).attempts),
+        { actor: `dispatcher:${sessionId}` },
+      )
+      return result.events.length > 0
+    } catch (err) {
+      if (err instanceof IllegalStateError) return false
+      throw err
+    }
+  }
+
+  const isOnWhatsApp = async (engine: WhatsAppEngine, chatId: string): Promise<boolean> => {
+    if (chatId.endsWith('@g.us')) return true
+    const known = registered.get(chatId)
+    if (known && clock.now() - known.atMs < REGISTRATION_TTL_MS) return known.onWhatsApp
+    const onWhatsApp = await engine.isRegistered(chatId)
+    if (registered.size >= REGISTRATION_CACHE_SIZE) registered.clear()
+    registered.set(chatId, { onWhatsApp, atMs: clock.now() })
+    return onWhatsApp
+  }
+
+  const attempt = async (job: WaitingJob, engine: WhatsAppEngine) => {
+    let attemptNo = 0
+    // The attempt's start is durable before the engine is called: a crash after this point is seen
+    // as an interrupted attempt when the process starts again.
+    const started = await record(job.id, (state, attempts) => {
+      if (state !== 'waiting') return []
+      attemptNo = attempts + 1
+      return [{ type: 'JobAttemptStarted', data: { attempt: attemptNo, at: at() } }]
+    })
+    if (!started) return
+    lastSendMs = clock.now()
+    const failed = (error: { code: string; message: string; retryable: boolean }) =>
+      record(job.id, (state) =>
+        state === 'active'
+          ? [{ type: 'JobAttemptFailed', data: { attempt: attemptNo, error, jitter: random(), at: at() } }]
+          : [],
+      )
+    try {
+      if (!(await isOnWhatsApp(engine, job.chat_id))) {
+        await failed({
+          code: 'NOT_REGISTERED',
+          message: `${job.chat_id} is not on WhatsApp`,
+          retryable: false,
+        })
+        return
+      }
+      const sent = await engine.sendText(job.chat_id, job.body)
+      await record(job.id, (state) =>
+        state === 'active'
+          ? [{ type: 'JobSent', data: { attempt: attemptNo, messageId: sent.messageId, at: at() } }]
+          : [],
+      )
+    } catch (err) {
+      if (err instanceof EngineError && err.code === 'RATE_LIMITED') {
+        // WhatsApp asked us to slow down: the attempt is given back and the whole queue rests.
+        await record(job.id, (state) =>
+          state === 'active' ? [{ type: 'JobRateLimited', data: { attempt: attemptNo, at: at() } }] : [],
+        )
+        await commands
+          .execute(
+            streamIds.queue(sessionId),
+            () => [{ type: 'QueueCooldownStarted', data: { reason: err.message, at: at() } }],
+            { actor: `dispatcher:${sessionId}` },
+          )
+          .catch(() => {})
+        return
+      }
+      const error =
+        err instanceof EngineError
+          ? { code: err.code, message: err.message, retryable: err.retryable }
+          : {
+              code: 'ENGINE_ERROR',
+              message: err instanceof Error ? err.message : String(err),
+              retryable: true,
+            }
+      await failed(error)
+    }
+  }
+
+  const pump = async () => {
+    if (pumping) {
+      again = true
+      return
+    }
+    pumping = true
+    try {
+      do {
+        again = false
+        if (closed) return
+        const engine = deps.readyEngine()
+        if (!engine) return
+        const queue = queueState()
+        if (queue.paused || queue.cooling) return
+        const room = queue.config.concurrency - inFlight.size
+        if (room <= 0) return
+        // Pacing: at least sendIntervalMs between two sends of this session.
+        const gap = queue.config.sendIntervalMs - (clock.now() - lastSendMs)
+        if (gap > 0) {
+          paceTimer ??= clock.setTimer(() => {
+            paceTimer = null
+            wake()
+          }, gap)
+          return
+        }
+        const take = queue.config.sendIntervalMs > 0 ? 1 : room
+        const jobs = (waiting.all(sessionId, take + inFlight.size) as WaitingJob[])
+          .filter((j) => !inFlight.has(j.id))
+          .slice(0, take)
+        for (const job of jobs) {
+          inFlight.add(job.id)
+          const run = attempt(job, engine)
+            .catch((err: unknown) => log.error({ err, jobId: job.id }, 'send attempt could not be recorded'))
+            .finally(() => {
+              inFlight.delete(job.id)
+              running.delete(run)
+              wake()
+            })
+          running.add(run)
+        }
+        if (jobs.length > 0 && queue.config.sendIntervalMs > 0) again = true
+      } while (again)
+    } finally {
+      pumping = false
+    }
+  }
+
+  function wake() {
+    if (closed) return
+    // After the current commit's other subscribers (the session actor among them) have seen it.
+    queueMicrotask(() => {
+      pump().catch((err: unknown) => log.error({ err, sessionId }, 'dispatcher failed'))
+    })
+  }
+
+  return {
+    sessionId,
+    wake,
+    /** Sends in flight now. */
+    inFlight: () => inFlight.size,
+    /**
+     * At process start: attempts that were in flight when the process stopped are interrupted — retried,
+     * or failed when the queue is configured for at most once. Either way the job says it may have been
+     * sent twice.
+     */
+    async recoverInterrupted(): Promise<number> {
+      const { config } = queueState()
+      const active = db
+        .prepare("SELECT id FROM jobs WHERE session_id = ? AND status = 'active'")
+        .pluck()
+        .all(sessionId) as string[]
+      for (const id of active) {
+        await record(id, (state, attempts) =>
+          state === 'active'
+            ? [
+                {
+                  type: 'JobAttemptInterrupted',
+                  data: { attempt: attempts, retry: config.onInterrupted === 'retry', at: at() },
+                },
+              ]
+            : [],
+        )
+      }
+      return active.length
+    },
+    /** Resolves once the sends in flight have been recorded (stop their engines first when closing). */
+    async drained(): Promise<void> {
+      while (running.size > 0) await Promise.all([...running])
+    },
+    /** Takes no new job from now on. */
+    close(): void {
+      closed = true
+      paceTimer?.cancel()
+    },
+  }
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>

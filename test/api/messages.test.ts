@@ -1,0 +1,326 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { jsonOf, openTestApi } from '../support/api.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close()
+})
+
+const open = async (options: Parameters<typeof openTestApi>[1] = {}, dir = tempDir()) => {
+  const api = await openTestApi(dir, options)
+  closers.push(api.close)
+  const { token } = await api.login()
+  const auth = { Authorization: `Bearer ${token}` }
+  const post = (path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    api.app.request(path, {
+      method: 'POST',
+      headers: { ...auth, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+  const get = (path: string) => api.app.request(path, { headers: auth })
+  const send = async (body: Record<string, unknown>, headers: Record<string, string> = {}) => {
+    const res = await post('/api/whatsapp/send-message', body, headers)
+    return { res, body: await jsonOf(res) }
+  }
+  const job = async (jobId: string) => {
+    await api.settle()
+    return jsonOf(await get(`/api/whatsapp/jobs/${jobId}`))
+  }
+  const sent = (): { chatId: string; body: string; messageId: string }[] => {
+    const file = join(dir, 'simulator', 'sent.ndjson')
+    return existsSync(file)
+      ? readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : []
+  }
+  const ready = async () => {
+    await api.sessions.create('default')
+    await api.sessions.start('default')
+    await api.settle()
+    api.simulator.link('default')
+    await api.settle()
+    expect(api.sessions.get('default').state()).toBe('ready')
+  }
+  return { api, dir, post, get, send, job, sent, ready }
+}
+
+describe('send-message through the simulator', () => {
+  it('queues durably (202), sends once the session is ready, and records the message id', async () => {
+    const t = await open()
+    await t.ready()
+    const { res, body } = await t.send({ number: '0812-3456-7890', message: 'Invoice 42 is due' })
+    expect(res.status).toBe(202)
+    expect(body).toMatchObject({ success: true, queued: true, status: 'waiting', duplicate: false })
+    const done = await t.job(body.jobId)
+    expect(done).toMatchObject({ status: 'completed', attempts: 1, chatId: '6281234567890@c.us' })
+    expect(done.messageId).toMatch(/^true_6281234567890@c\.us_/)
+    expect(t.sent()).toEqual([
+      expect.objectContaining({ chatId: '6281234567890@c.us', body: 'Invoice 42 is due' }),
+    ])
+  })
+
+  it('normalises +62, 62 and 0 numbers to one chat id and passes group ids as they are', async () => {
+    const t = await open()
+    for (const number of ['+62 812 3456 7890', '6281234567890', '0812 3456 7890']) {
+      const { body } = await t.send({ number, message: 'hi' })
+      expect((await t.job(body.jobId)).chatId).toBe('6281234567890@c.us')
+    }
+    const { body } = await t.send({ chatId: '120363012345678901@g.us', message: 'hi group' })
+    expect((await t.job(body.jobId)).chatId).toBe('120363012345678901@g.us')
+  })
+
+  it('answers 400 with the reason for a bad number or message, and queues nothing', async () => {
+    const t = await open()
+    const bad: [Record<string, unknown>, string][] = [
+      [{ number: '12', message: 'x' }, 'INVALID_NUMBER'],
+      [{ number: '0000000000', message: 'x' }, 'INVALID_NUMBER'],
+      [{ chatId: 'someone', message: 'x' }, 'INVALID_NUMBER'],
+      [{ number: '081234567890', message: '   ' }, 'VALIDATION_ERROR'],
+      [{ number: '081234567890', message: 'x'.repeat(65_537) }, 'VALIDATION_ERROR'],
+      [{ number: '081234567890' }, 'VALIDATION_ERROR'],
+      [{ message: 'no one' }, 'VALIDATION_ERROR'],
+      [{ number: '081234567890', chatId: '6281234567890@c.us', message: 'both' }, 'VALIDATION_ERROR'],
+      [{ number: '081234567890', message: 'x', priority: 'urgent' }, 'VALIDATION_ERROR'],
+      [{ number: '081234567890', message: 'x', sendAt: 'tomorrow' }, 'VALIDATION_ERROR'],
+    ]
+    for (const [body, code] of bad) {
+      const { res, body: answer } = await t.send(body)
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400)
+      expect(answer.error.code).toBe(code)
+    }
+    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(0)
+  })
+
+  it('lets jobs wait without spending attempts while the session is not ready', async () => {
+    const t = await open()
+    const { body } = await t.send({ number: '081234567890', message: 'early' })
+    t.api.clock.advance(600_000)
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'waiting', attempts: 0 })
+    await t.ready()
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
+  })
+
+  it('fails a number that is not on WhatsApp (…0000) after one attempt, without retrying', async () => {
+    const t = await open()
+    await t.ready()
+    const { body } = await t.send({ number: '081234560000', message: 'x' })
+    const failed = await t.job(body.jobId)
+    expect(failed).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastError: { code: 'NOT_REGISTERED', retryable: false },
+    })
+    t.api.clock.advance(600_000)
+    expect((await t.job(body.jobId)).attempts).toBe(1)
+    expect(t.sent()).toEqual([])
+  })
+
+  it('retries a timing-out number (…0001) on the backoff schedule, then fails at maxAttempts', async () => {
+    const t = await open()
+    await t.ready()
+    const { body } = await t.send({ number: '081234560001', message: 'x' })
+    const waits: number[] = []
+    for (let attempt = 1; attempt < 5; attempt++) {
+      const j = await t.job(body.jobId)
+      expect(j).toMatchObject({
+        status: 'delayed',
+        attempts: attempt,
+        lastError: { code: 'NETWORK_TIMEOUT', retryable: true },
+      })
+      const wait = Date.parse(j.nextAttemptAt) - t.api.clock.now()
+      waits.push(wait)
+      t.api.clock.advance(wait)
+    }
+    // Jitter 0.5 gives the base of each step: 2 s, 4 s, 8 s, 16 s.
+    expect(waits).toEqual([2_000, 4_000, 8_000, 16_000])
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'failed', attempts: 5, nextAttemptAt: null })
+  })
+
+  it('sends a number that times out once (…0002) on the second attempt', async () => {
+    const t = await open()
+    await t.ready()
+    const { body } = await t.send({ number: '081234560002', message: 'x' })
+    const j = await t.job(body.jobId)
+    expect(j).toMatchObject({ status: 'delayed', attempts: 1 })
+    t.api.clock.advance(Date.parse(j.nextAttemptAt) - t.api.clock.now())
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 2 })
+    expect(t.sent()).toHaveLength(1)
+  })
+
+  it('answers a repeated idempotency key with the same job, and 409 for another message', async () => {
+    const t = await open()
+    const first = await t.send({ number: '081234567890', message: 'once', idempotencyKey: 'order-7' })
+    const again = await t.send({ number: '+6281234567890', message: 'once', idempotencyKey: 'order-7' })
+    expect(again.res.status).toBe(202)
+    expect(again.body).toMatchObject({ jobId: first.body.jobId, duplicate: true })
+    const viaHeader = await t.send(
+      { number: '081234567890', message: 'once' },
+      { 'Idempotency-Key': 'order-7' },
+    )
+    expect(viaHeader.body.jobId).toBe(first.body.jobId)
+    const other = await t.send({ number: '081234567890', message: 'twice', idempotencyKey: 'order-7' })
+    expect(other.res.status).toBe(409)
+    // At once, from two callers: still one job.
+    const [a, b] = await Promise.all([
+      t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
+      t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
+    ])
+    expect(a.body.jobId).toBe(b.body.jobId)
+    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(2)
+  })
+
+  it('holds a scheduled send until its time', async () => {
+    const t = await open()
+    await t.ready()
+    const sendAt = new Date(t.api.clock.now() + 600_000).toISOString()
+    const { body } = await t.send({ number: '081234567890', message: 'later', sendAt })
+    expect(body.status).toBe('delayed')
+    t.api.clock.advance(599_000)
+    expect((await t.job(body.jobId)).status).toBe('delayed')
+    t.api.clock.advance(1_000)
+    expect((await t.job(body.jobId)).status).toBe('completed')
+  })
+})
+
+describe('the queue', () => {
+  it('honours priorities when a paused queue resumes: high, then normal, then low, oldest first', async () => {
+    const t = await open()
+    await t.ready()
+    expect((await t.post('/api/whatsapp/queue/config', { concurrency: 1 })).status).toBe(200)
+    expect((await t.post('/api/whatsapp/queue/pause')).status).toBe(200)
+    for (const [priority, n] of [
+      ['low', 1],
+      ['normal', 1],
+      ['high', 1],
+      ['low', 2],
+      ['high', 2],
+      ['normal', 2],
+    ]) {
+      await t.send({ number: '081234567890', message: `${priority} ${n}`, priority })
+      t.api.clock.advance(1)
+    }
+    await t.api.settle()
+    expect(t.sent()).toEqual([])
+    const resumed = await jsonOf(await t.post('/api/whatsapp/queue/resume'))
+    expect(resumed.paused).toBe(false)
+    await t.api.settle()
+    expect(t.sent().map((s) => s.body)).toEqual([
+      'high 1',
+      'high 2',
+      'normal 1',
+      'normal 2',
+      'low 1',
+      'low 2',
+    ])
+  })
+
+  it('never has more sends in flight than its concurrency, changed live', async () => {
+    const t = await open({ sendLatencyMs: 1_000 })
+    await t.ready()
+    for (let i = 0; i < 12; i++) await t.send({ number: `08123456789${i % 10}`, message: `m${i}` })
+    await t.api.settle()
+    const dispatcher = t.api.dispatchers.of('default')
+    expect(dispatcher.inFlight()).toBe(3)
+    await t.post('/api/whatsapp/queue/config', { concurrency: 5 })
+    await t.api.settle()
+    expect(dispatcher.inFlight()).toBe(5)
+    let most = 0
+    while (t.sent().length < 12) {
+      t.api.clock.advance(1_000)
+      await t.api.settle()
+      most = Math.max(most, dispatcher.inFlight())
+    }
+    expect(most).toBeLessThanOrEqual(5)
+  })
+
+  it('clears waiting and delayed jobs, keeps the others, and says how many it cancelled', async () => {
+    const t = await open()
+    await t.post('/api/whatsapp/queue/pause')
+    const ids = []
+    for (let i = 0; i < 3; i++)
+      ids.push((await t.send({ number: '081234567890', message: `m${i}` })).body.jobId)
+    const later = await t.send({ number: '081234567890', message: 'later', sendAt: '2030-01-01T00:00:00Z' })
+    const cleared = await jsonOf(await t.post('/api/whatsapp/queue/clear'))
+    expect(cleared.counts).toMatchObject({ waiting: 0, delayed: 0, cancelled: 4 })
+    for (const id of [...ids, later.body.jobId]) expect((await t.job(id)).status).toBe('cancelled')
+    const log = t.api.core.store.readStream('queue-default').map((e) => e.type)
+    expect(log.at(-1)).toBe('QueueCleared')
+  })
+
+  it('retries a failed job and cancels a waiting one on request; 409 where the state does not allow it', async () => {
+    const t = await open()
+    await t.ready()
+    const failed = (await t.send({ number: '081234560000', message: 'x' })).body.jobId
+    expect((await t.job(failed)).status).toBe('failed')
+    const retry = await t.post(`/api/whatsapp/jobs/${failed}/retry`)
+    expect(retry.status).toBe(200)
+    expect((await t.job(failed)).status).toBe('failed')
+    await t.post('/api/whatsapp/queue/pause')
+    const waiting = (await t.send({ number: '081234567890', message: 'y' })).body.jobId
+    expect((await t.post(`/api/whatsapp/jobs/${waiting}/cancel`)).status).toBe(200)
+    const again = await t.post(`/api/whatsapp/jobs/${waiting}/cancel`)
+    expect(again.status).toBe(409)
+    expect((await t.get('/api/whatsapp/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status).toBe(404)
+    expect((await t.get('/api/whatsapp/jobs/not-a-job')).status).toBe(400)
+  })
+
+  it('lists jobs newest first with a cursor, filters by status, and shows the retry queue and stats', async () => {
+    const t = await open()
+    await t.ready()
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) {
+      ids.push((await t.send({ number: '081234567890', message: `m${i}` })).body.jobId)
+      t.api.clock.advance(10)
+    }
+    await t.send({ number: '081234560001', message: 'slow' })
+    await t.api.settle()
+    const first = await jsonOf(await t.get('/api/whatsapp/jobs?limit=4'))
+    expect(first.jobs).toHaveLength(4)
+    const second = await jsonOf(await t.get(`/api/whatsapp/jobs?limit=4&cursor=${first.nextCursor}`))
+    expect(second.nextCursor).toBeNull()
+    expect([...first.jobs, ...second.jobs].map((j: { id: string }) => j.id).slice(1)).toEqual(
+      [...ids].reverse(),
+    )
+    const completed = await jsonOf(await t.get('/api/whatsapp/jobs?status=completed'))
+    expect(completed.jobs).toHaveLength(5)
+    const retryQueue = await jsonOf(await t.get('/api/whatsapp/retry-queue'))
+    expect(retryQueue.delayed).toHaveLength(1)
+    const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
+    expect(stats).toMatchObject({ counts: { completed: 5, delayed: 1 }, successRate: 1, sentLastMinute: 5 })
+    expect((await t.get('/api/whatsapp/jobs?cursor=bogus')).status).toBe(400)
+  })
+
+  it('retries an attempt interrupted by a stop, flagged as possibly sent twice', async () => {
+    const dir = tempDir()
+    const first = await openTestApi(dir, { sendLatencyMs: 60_000 })
+    await first.sessions.create('default')
+    await first.sessions.start('default')
+    await first.settle()
+    first.simulator.link('default')
+    await first.settle()
+    const { token } = await first.login()
+    const res = await first.app.request('/api/whatsapp/send-message', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ number: '081234567890', message: 'in flight' }),
+    })
+    const { jobId } = await jsonOf(res)
+    await first.settle()
+    expect(first.core.db.prepare('SELECT status FROM jobs').pluck().get()).toBe('active')
+    // The process stops with the send in flight (nothing more is recorded for it).
+    await first.core.close()
+
+    const t = await open({}, dir)
+    await t.api.sessions.boot()
+    await t.api.settle()
+    const j = await t.job(jobId)
+    expect(j).toMatchObject({ status: 'completed', attempts: 2, duplicateRisk: true })
+  })
+})
