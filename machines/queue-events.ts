@@ -8,8 +8,14 @@ export interface QueueConfig {
   backoffMaxMs: number
   /** How long the queue rests after WhatsApp rate-limits a send. */
   rateLimitCooldownMs: number
-  /** Minimum gap between two sends of this session (pacing). */
+  /** Minimum gap between two sends of this session (pacing; 0: none). */
   sendIntervalMs: number
+  /** At most this many sends start in any minute (pacing against bans; 0: no limit). */
+  maxPerMinute: number
+  /** Minimum gap between two messages to the same chat (0: none). */
+  sameChatGapMs: number
+  /** Up to this much random time is added to every pacing wait, so that sends do not tick like a clock. */
+  paceSpreadMs: number
   /** What happens to a job found `active` when the process starts again. */
   onInterrupted: 'retry' | 'fail'
 }

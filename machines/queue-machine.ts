@@ -4,7 +4,8 @@ import { msOf } from './backoff.ts'
 import type { QueueConfig, QueueEvent } from './queue-events.ts'
 
 /** Bumped whenever a change would fold old events differently; stored in every event's metadata. */
-export const QUEUE_MACHINE_VERSION = 1
+// 2: pacing settings (maxPerMinute, sameChatGapMs, paceSpreadMs) in the config.
+export const QUEUE_MACHINE_VERSION = 2
 
 export const defaultQueueConfig: QueueConfig = {
   concurrency: 3,
@@ -13,6 +14,9 @@ export const defaultQueueConfig: QueueConfig = {
   backoffMaxMs: 60_000,
   rateLimitCooldownMs: 60_000,
   sendIntervalMs: 0,
+  maxPerMinute: 30,
+  sameChatGapMs: 3_000,
+  paceSpreadMs: 1_000,
   onInterrupted: 'retry',
 }
 

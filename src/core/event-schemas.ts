@@ -30,6 +30,9 @@ export const queueConfigSchema = z.object({
   backoffMaxMs: positiveMs,
   rateLimitCooldownMs: positiveMs,
   sendIntervalMs: positiveMs,
+  maxPerMinute: z.number().int().min(0).max(100_000),
+  sameChatGapMs: positiveMs,
+  paceSpreadMs: positiveMs,
   onInterrupted: z.enum(['retry', 'fail']),
 })
 

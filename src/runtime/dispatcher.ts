@@ -29,6 +29,11 @@ type WaitingJob = { id: string; chat_id: string; body: string }
 /** Chats found on WhatsApp (or not) stay known this long; a first send to a chat asks. */
 const REGISTRATION_TTL_MS = 24 * 3600_000
 const REGISTRATION_CACHE_SIZE = 50_000
+const MINUTE_MS = 60_000
+/** Waiting jobs looked at past the ones the dispatcher can take, to find chats outside their gap. */
+const LOOKAHEAD = 100
+/** Above this many remembered chats, those outside their gap are forgotten. */
+const CHAT_MEMORY = 10_000
 
 /**
  * @example
@@ -50,6 +55,35 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   let closed = false
   let lastSendMs = Number.NEGATIVE_INFINITY
   let paceTimer: TimerHandle | null = null
+  /** When recent sends started (the last minute's), oldest first. */
+  const recentStarts: number[] = []
+  /** When the last message to each chat started, for the same-chat gap. */
+  const lastToChat = new Map<string, number>()
+
+  /** How long until the next send of this session may start (0: now). */
+  const paceWait = (config: QueueConfig, now: number): number => {
+    let wait = config.sendIntervalMs > 0 ? lastSendMs + config.sendIntervalMs - now : 0
+    while (recentStarts.length > 0 && (recentStarts[0] as number) <= now - MINUTE_MS) recentStarts.shift()
+    if (config.maxPerMinute > 0 && recentStarts.length >= config.maxPerMinute) {
+      const oldestThatCounts = recentStarts[recentStarts.length - config.maxPerMinute] as number
+      wait = Math.max(wait, oldestThatCounts + MINUTE_MS - now)
+    }
+    if (lastToChat.size > CHAT_MEMORY) {
+      for (const [chat, t] of lastToChat) if (t <= now - config.sameChatGapMs) lastToChat.delete(chat)
+    }
+    return wait
+  }
+
+  /** Looks again after `wait`, plus a random part of the spread. */
+  const paceLater = (config: QueueConfig, wait: number) => {
+    paceTimer ??= clock.setTimer(
+      () => {
+        paceTimer = null
+        wake()
+      },
+      wait + Math.floor(random() * config.paceSpreadMs),
+    )
+  }
   const running = new Set<Promise<void>>()
 
   const at = () => new Date(clock.now()).toISOString()
@@ -97,7 +131,6 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       return [{ type: 'JobAttemptStarted', data: { attempt: attemptNo, at: at() } }]
     })
     if (!started) return
-    lastSendMs = clock.now()
     const failed = (error: { code: string; message: string; retryable: boolean }) =>
       record(job.id, (state) =>
         state === 'active'
@@ -162,21 +195,41 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         if (queue.paused || queue.cooling) return
         const room = queue.config.concurrency - inFlight.size
         if (room <= 0) return
-        // Pacing: at least sendIntervalMs between two sends of this session.
-        const gap = queue.config.sendIntervalMs - (clock.now() - lastSendMs)
-        if (gap > 0) {
-          paceTimer ??= clock.setTimer(() => {
-            paceTimer = null
-            wake()
-          }, gap)
+        const { config } = queue
+        const now = clock.now()
+        const wait = paceWait(config, now)
+        if (wait > 0) {
+          paceLater(config, wait)
           return
         }
-        const take = queue.config.sendIntervalMs > 0 ? 1 : room
-        const jobs = (waiting.all(sessionId, take + inFlight.size) as WaitingJob[])
-          .filter((j) => !inFlight.has(j.id))
-          .slice(0, take)
+        // Paced by time: one send per look, then look again.
+        let take = config.sendIntervalMs > 0 ? 1 : room
+        if (config.maxPerMinute > 0) take = Math.min(take, config.maxPerMinute - recentStarts.length)
+        const jobs: WaitingJob[] = []
+        const chats = new Set<string>()
+        let chatWait = Number.POSITIVE_INFINITY
+        for (const job of waiting.all(sessionId, take + inFlight.size + LOOKAHEAD) as WaitingJob[]) {
+          if (jobs.length >= take) break
+          if (inFlight.has(job.id)) continue
+          if (config.sameChatGapMs > 0) {
+            // Two messages to one chat keep their distance; a later job to another chat may go first.
+            const gap = chats.has(job.chat_id)
+              ? config.sameChatGapMs
+              : (lastToChat.get(job.chat_id) ?? Number.NEGATIVE_INFINITY) + config.sameChatGapMs - now
+            if (gap > 0) {
+              chatWait = Math.min(chatWait, gap)
+              continue
+            }
+          }
+          chats.add(job.chat_id)
+          jobs.push(job)
+        }
+        if (jobs.length === 0 && chatWait < Number.POSITIVE_INFINITY) paceLater(config, chatWait)
         for (const job of jobs) {
           inFlight.add(job.id)
+          lastSendMs = now
+          recentStarts.push(now)
+          lastToChat.set(job.chat_id, now)
           const run = attempt(job, engine)
             .catch((err: unknown) => log.error({ err, jobId: job.id }, 'send attempt could not be recorded'))
             .finally(() => {
@@ -186,7 +239,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
             })
           running.add(run)
         }
-        if (jobs.length > 0 && queue.config.sendIntervalMs > 0) again = true
+        if (jobs.length > 0 && config.sendIntervalMs > 0) again = true
       } while (again)
     } finally {
       pumping = false

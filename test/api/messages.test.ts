@@ -48,7 +48,16 @@ const open = async (options: Parameters<typeof openTestApi>[1] = {}, dir = tempD
     await api.settle()
     expect(api.sessions.get('default').state()).toBe('ready')
   }
-  return { api, dir, post, get, send, job, sent, ready }
+  /** No pacing: sends go as fast as the concurrency allows. */
+  const unpaced = async () => {
+    const res = await post('/api/whatsapp/queue/config', {
+      maxPerMinute: 0,
+      sameChatGapMs: 0,
+      paceSpreadMs: 0,
+    })
+    expect(res.status).toBe(200)
+  }
+  return { api, dir, post, get, send, job, sent, ready, unpaced }
 }
 
 describe('send-message through the simulator', () => {
@@ -125,6 +134,7 @@ describe('send-message through the simulator', () => {
   it('retries a timing-out number (…0001) on the backoff schedule, then fails at maxAttempts', async () => {
     const t = await open()
     await t.ready()
+    await t.unpaced()
     const { body } = await t.send({ number: '081234560001', message: 'x' })
     const waits: number[] = []
     for (let attempt = 1; attempt < 5; attempt++) {
@@ -146,6 +156,7 @@ describe('send-message through the simulator', () => {
   it('sends a number that times out once (…0002) on the second attempt', async () => {
     const t = await open()
     await t.ready()
+    await t.unpaced()
     const { body } = await t.send({ number: '081234560002', message: 'x' })
     const j = await t.job(body.jobId)
     expect(j).toMatchObject({ status: 'delayed', attempts: 1 })
@@ -193,6 +204,7 @@ describe('the queue', () => {
   it('honours priorities when a paused queue resumes: high, then normal, then low, oldest first', async () => {
     const t = await open()
     await t.ready()
+    await t.unpaced()
     expect((await t.post('/api/whatsapp/queue/config', { concurrency: 1 })).status).toBe(200)
     expect((await t.post('/api/whatsapp/queue/pause')).status).toBe(200)
     for (const [priority, n] of [
@@ -257,6 +269,7 @@ describe('the queue', () => {
   it('retries a failed job and cancels a waiting one on request; 409 where the state does not allow it', async () => {
     const t = await open()
     await t.ready()
+    await t.unpaced()
     const failed = (await t.send({ number: '081234560000', message: 'x' })).body.jobId
     expect((await t.job(failed)).status).toBe('failed')
     const retry = await t.post(`/api/whatsapp/jobs/${failed}/retry`)
@@ -274,6 +287,7 @@ describe('the queue', () => {
   it('lists jobs newest first with a cursor, filters by status, and shows the retry queue and stats', async () => {
     const t = await open()
     await t.ready()
+    await t.unpaced()
     const ids: string[] = []
     for (let i = 0; i < 5; i++) {
       ids.push((await t.send({ number: '081234567890', message: `m${i}` })).body.jobId)
@@ -295,6 +309,47 @@ describe('the queue', () => {
     const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
     expect(stats).toMatchObject({ counts: { completed: 5, delayed: 1 }, successRate: 1, sentLastMinute: 5 })
     expect((await t.get('/api/whatsapp/jobs?cursor=bogus')).status).toBe(400)
+  })
+
+  it('starts at most maxPerMinute sends in any minute, spread at random', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', { maxPerMinute: 2, sameChatGapMs: 0, paceSpreadMs: 1_000 })
+    for (let i = 0; i < 5; i++) await t.send({ number: `08123456780${i}`, message: `m${i}` })
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(2)
+    // The third may start a minute after the first, plus up to the spread (random 0.5 here: 500 ms).
+    t.api.clock.advance(60_499)
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(2)
+    t.api.clock.advance(1)
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(4)
+  })
+
+  it('keeps two messages to one chat sameChatGapMs apart, letting other chats go in between', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', { maxPerMinute: 0, sameChatGapMs: 5_000, paceSpreadMs: 0 })
+    await t.send({ number: '081234567890', message: 'a1', priority: 'high' })
+    await t.send({ number: '081234567890', message: 'a2', priority: 'high' })
+    await t.send({ number: '081234567891', message: 'b1', priority: 'low' })
+    await t.api.settle()
+    expect(t.sent().map((s) => s.body)).toEqual(['a1', 'b1'])
+    t.api.clock.advance(4_999)
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(2)
+    t.api.clock.advance(1)
+    await t.api.settle()
+    expect(t.sent().map((s) => s.body)).toEqual(['a1', 'b1', 'a2'])
+  })
+
+  it('paces by default: 30 a minute, 3 s between two messages to one chat', async () => {
+    const t = await open()
+    const queue = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
+    expect(queue.counts).toBeDefined()
+    const config = (await jsonOf(await t.post('/api/whatsapp/queue/config', { concurrency: 3 }))).config
+    expect(config).toMatchObject({ maxPerMinute: 30, sameChatGapMs: 3_000, paceSpreadMs: 1_000 })
   })
 
   it('retries an attempt interrupted by a stop, flagged as possibly sent twice', async () => {

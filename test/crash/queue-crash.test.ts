@@ -114,6 +114,13 @@ describe('a gateway killed in the middle of 5,000 sends', () => {
     const all = Array.from({ length: MESSAGES }, (_, i) => i)
 
     let gw = await startGateway(dataDir)
+    // No pacing: the point is many sends in flight, not a polite rate.
+    const unpaced = await fetch(`${gw.base}/api/whatsapp/queue/config`, {
+      method: 'POST',
+      headers: { ...gw.auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ maxPerMinute: 0, sameChatGapMs: 0, paceSpreadMs: 0 }),
+    })
+    expect(unpaced.status).toBe(200)
     let kill = false
     const first = sendAll(gw, all, 20, () => kill)
     // Pull the plug once sending is well under way.
