@@ -1,0 +1,274 @@
+// npm run bench:queue — the message queue on the simulator (no latency, no pacing): durable enqueue over
+// HTTP next to a bare Hono hello-world in the same run, jobs completed per second at concurrency 3 and 50,
+// and enqueue-to-send latency on an idle queue.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { systemClock } from '../src/clock.ts'
+import { streamIds } from '../src/core/aggregates.ts'
+import { openCore } from '../src/core/open-core.ts'
+import { createSimulator } from '../src/engines/simulator.ts'
+import { ulidSource } from '../src/ids.ts'
+import { createDispatchers } from '../src/runtime/dispatchers.ts'
+import { createSessionManager } from '../src/runtime/session-manager.ts'
+import { createTimerScheduler } from '../src/runtime/timer-scheduler.ts'
+
+const SECONDS = Number(process.env['BENCH_QUEUE_SECONDS'] ?? 10)
+const JOBS = Number(process.env['BENCH_QUEUE_JOBS'] ?? 20_000)
+const LATENCY_SAMPLES = 300
+const ADMIN = { email: 'bench@example.com', password: 'bench password 1' }
+const UNPACED = { maxPerMinute: 0, sameChatGapMs: 0, paceSpreadMs: 0 }
+const silent = { debug() {}, info() {}, warn() {}, error() {} }
+const root = mkdtempSync(join(tmpdir(), 'kurir-bench-queue-'))
+let dirs = 0
+const freshDir = () => join(root, `run-${++dirs}`)
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a ? a.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+
+const children: ChildProcess[] = []
+const start = (args: string[], env: NodeJS.ProcessEnv, ready: RegExp) =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(child)
+    let out = ''
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      if (ready.test(out)) {
+        out = ''
+        child.stdout?.removeAllListeners('data')
+        child.stdout?.resume()
+        resolve()
+      }
+    })
+  })
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0
+
+/** Durable enqueue over HTTP (synchronous=FULL, the queue paused so nothing is sent) and the hello-world. */
+const enqueueOverHttp = async () => {
+  const helloPort = await freePort()
+  const gatewayPort = await freePort()
+  await start(
+    ['--import', 'tsx', new URL('./hello-world.ts', import.meta.url).pathname],
+    { PORT: String(helloPort) },
+    /ready/,
+  )
+  await start(
+    [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
+    {
+      PORT: String(gatewayPort),
+      DATA_DIR: freshDir(),
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      SQLITE_SYNCHRONOUS: 'FULL',
+      WA_ENGINE: 'simulator',
+      SIM_LINK_AFTER_MS: '-1',
+      LOG_LEVEL: 'info',
+    },
+    /listening on/,
+  )
+  const base = `http://127.0.0.1:${gatewayPort}`
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(ADMIN),
+  })
+  const { token } = (await login.json()) as { token: string }
+  const auth = { Authorization: `Bearer ${token}` }
+  const run = async (opts: autocannon.Options) => {
+    await autocannon({ ...opts, duration: 2 })
+    const r = await autocannon({ ...opts, duration: SECONDS })
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${opts.url}: ${r.non2xx} non-2xx, ${r.errors} errors`)
+    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
+  }
+  const hello = await run({ url: `http://127.0.0.1:${helloPort}/`, connections: 50 })
+  const enqueue = await run({
+    url: `${base}/api/whatsapp/send-message`,
+    connections: 50,
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ number: '081234567890', message: 'Your invoice 42 is due on Friday.' }),
+  })
+  for (const c of children.splice(0)) c.kill('SIGTERM')
+  return { hello, enqueue }
+}
+
+/** A core, a ready simulated session and its dispatcher, in this process, on the system clock. */
+const openQueue = async (concurrency: number) => {
+  const clock = systemClock
+  const core = openCore({ file: join(freshDir(), 'kurir.db'), synchronous: 'FULL', clock })
+  const newId = ulidSource(clock)
+  const simulator = createSimulator({ dataDir: freshDir(), clock, newId, linkAfterMs: 0 })
+  const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
+  scheduler.start()
+  const sessions = createSessionManager({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    engines: simulator,
+    clock,
+    log: silent,
+  })
+  await sessions.boot()
+  while (sessions.get('default').state() !== 'ready') await new Promise((r) => setTimeout(r, 5))
+  const dispatchers = createDispatchers({
+    db: core.db,
+    store: core.store,
+    commands: core.commands,
+    readyEngine: sessions.readyEngine,
+    clock,
+    log: silent,
+  })
+  await dispatchers.boot()
+  const at = () => new Date(clock.now()).toISOString()
+  await core.commands.execute(streamIds.queue('default'), () => [
+    { type: 'QueueConfigured', data: { changes: { ...UNPACED, concurrency }, at: at() } },
+  ])
+  const enqueue = (i: number, jobId = newId()) =>
+    core.commands
+      .execute(streamIds.job(jobId), () => [
+        {
+          type: 'JobQueued',
+          data: {
+            jobId,
+            sessionId: 'default',
+            chatId: `62812${String(30_000_000 + (i % 40_000) + 3000).padStart(8, '0')}@c.us`,
+            body: `message ${i}`,
+            priority: 'normal',
+            maxAttempts: 5,
+            backoffBaseMs: 2000,
+            backoffMaxMs: 60_000,
+            sendAt: null,
+            idempotencyKey: null,
+            at: at(),
+          },
+        },
+      ])
+      .then(() => jobId)
+  const close = async () => {
+    await scheduler.stop()
+    dispatchers.close()
+    await sessions.close()
+    await dispatchers.drained()
+    await core.close()
+  }
+  return { core, enqueue, newId, at, close }
+}
+
+/** Jobs completed per second: JOBS queued while paused, then the queue resumed. */
+const throughput = async (concurrency: number) => {
+  const q = await openQueue(concurrency)
+  await q.core.commands.execute(streamIds.queue('default'), () => [
+    { type: 'QueuePaused', data: { at: q.at() } },
+  ])
+  for (let i = 0; i < JOBS; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, JOBS - i) }, (_, k) => q.enqueue(i + k)))
+  }
+  let sent = 0
+  const done = new Promise<void>((resolve) => {
+    q.core.store.subscribe((events) => {
+      for (const e of events) if (e.type === 'JobSent' && ++sent === JOBS) resolve()
+    })
+  })
+  const started = performance.now()
+  await q.core.commands.execute(streamIds.queue('default'), () => [
+    { type: 'QueueResumed', data: { at: q.at() } },
+  ])
+  await done
+  const seconds = (performance.now() - started) / 1000
+  await q.close()
+  return JOBS / seconds
+}
+
+/** Enqueue to JobSent committed, one job at a time on an idle queue. */
+const latency = async () => {
+  const q = await openQueue(3)
+  const waiting = new Map<string, () => void>()
+  q.core.store.subscribe((events) => {
+    for (const e of events) if (e.type === 'JobSent') waiting.get(e.streamId)?.()
+  })
+  const samples: number[] = []
+  for (let i = 0; i < LATENCY_SAMPLES + 20; i++) {
+    const jobId = q.newId()
+    const stream = streamIds.job(jobId)
+    const sent = new Promise<void>((resolve) => waiting.set(stream, resolve))
+    const t0 = performance.now()
+    await q.enqueue(i, jobId)
+    await sent
+    waiting.delete(stream)
+    // The first runs warm the code up.
+    if (i >= 20) samples.push(performance.now() - t0)
+  }
+  await q.close()
+  samples.sort((a, b) => a - b)
+  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }
+}
+
+const main = async () => {
+  try {
+    const { hello, enqueue } = await enqueueOverHttp()
+    const c3 = await throughput(3)
+    const c50 = await throughput(50)
+    const lat = await latency()
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+    const ratio = enqueue.rps / hello.rps
+    const rows = [
+      ['measure', 'result', 'vs baseline', 'goal'],
+      [
+        'bare Hono hello-world (baseline)',
+        `${fmt(hello.rps)} req/s (p50 ${hello.p50} / p99 ${hello.p99} ms)`,
+        '1.00',
+        '',
+      ],
+      [
+        'POST send-message, durable (FULL)',
+        `${fmt(enqueue.rps)} req/s (p50 ${enqueue.p50} / p99 ${enqueue.p99} ms)`,
+        ratio.toFixed(2),
+        ratio >= 0.4 ? '≥ 0.40: met' : '≥ 0.40: MISSED',
+      ],
+      [
+        'jobs completed, concurrency 3',
+        `${fmt(c3)} jobs/s`,
+        '',
+        c3 >= 12_000 ? '≥ 12,000: met' : '≥ 12,000: MISSED',
+      ],
+      ['jobs completed, concurrency 50', `${fmt(c50)} jobs/s`, '', ''],
+      [
+        'enqueue → sent, idle queue',
+        `p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`,
+        '',
+        lat.p50 <= 5 && lat.p99 <= 25 ? 'p50 ≤ 5, p99 ≤ 25: met' : 'p50 ≤ 5, p99 ≤ 25: MISSED',
+      ],
+    ]
+    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? []
+    console.log(
+      `Kurir queue benchmark — node ${process.version}, simulator without latency, pacing off, ${fmt(JOBS)} jobs per throughput run`,
+    )
+    rows.forEach((r, i) => {
+      console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' │ '))
+      if (i === 0) console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
+    })
+  } finally {
+    for (const c of children) c.kill('SIGTERM')
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+await main()
