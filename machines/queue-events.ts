@@ -25,6 +25,15 @@ export type QueuePaused = { type: 'QueuePaused'; at: string }
 export type QueueResumed = { type: 'QueueResumed'; at: string }
 /** Waiting and delayed jobs were cancelled (each in its own stream); active ones finish. */
 export type QueueCleared = { type: 'QueueCleared'; cancelled: number; at: string }
+/** Finished jobs' streams were archived to `file` and removed from the live log (retention). */
+export type QueueJobsArchived = {
+  type: 'QueueJobsArchived'
+  jobs: number
+  events: number
+  finishedBefore: string
+  file: string
+  at: string
+}
 export type QueueCooldownStarted = { type: 'QueueCooldownStarted'; reason: string; at: string }
 /** The persisted cooldown timer fired. */
 export type QueueCooldownEnded = { type: 'QueueCooldownEnded'; timer: 'cooldown'; dueAt: string; at: string }
@@ -34,6 +43,7 @@ export type QueueEvent =
   | QueuePaused
   | QueueResumed
   | QueueCleared
+  | QueueJobsArchived
   | QueueCooldownStarted
   | QueueCooldownEnded
 

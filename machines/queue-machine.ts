@@ -100,6 +100,7 @@ export const queueMachine = setup({
       ],
     },
     QueueCleared: { actions: 'touch' },
+    QueueJobsArchived: { actions: 'touch' },
   },
 })
 

@@ -122,6 +122,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     auth: { users, tokens, throttle },
     commands: core.commands,
     newId,
+    dataDir: config.dataDir,
     sessions,
     defaultCountryCode: config.defaultCountryCode,
     ...(simulator ? { simulator } : {}),

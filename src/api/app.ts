@@ -126,7 +126,17 @@ export const createApp = (deps: ApiDeps) => {
       defaultCountryCode: deps.defaultCountryCode ?? '62',
     }),
   )
-  app.route('/', queueRoutes({ db, commands: deps.commands, sessions: deps.sessions, clock }))
+  app.route(
+    '/',
+    queueRoutes({
+      db,
+      store,
+      commands: deps.commands,
+      sessions: deps.sessions,
+      clock,
+      dataDir: deps.dataDir,
+    }),
+  )
   app.route(
     '/',
     sessionRoutes({

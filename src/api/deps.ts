@@ -52,6 +52,8 @@ export interface ApiDeps {
   commands: CommandHandler
   newId: IdSource
   sessions: SessionManager
+  /** DATA_DIR: archive files are written under it. */
+  dataDir: string
   /** For national numbers such as 0812… (DEFAULT_COUNTRY_CODE); 62 unless given. */
   defaultCountryCode?: string
   /** The simulator's controls when WA_ENGINE=simulator; its routes exist only then. */

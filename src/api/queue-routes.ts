@@ -2,12 +2,15 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { QueueConfig } from '../../machines/queue-events.ts'
 import { defaultQueueConfig } from '../../machines/queue-machine.ts'
+import type { Clock } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler } from '../core/command-handler.ts'
 import { queueConfigSchema } from '../core/event-schemas.ts'
 import { stateLabel } from '../core/fold.ts'
+import { archiveFinishedJobs } from '../core/retention.ts'
 import { IllegalStateError, NotFoundError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
+import type { EventStore } from '../eventlog/event-store.ts'
 import { JOB_STATUSES } from '../projections/rows.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
@@ -39,6 +42,23 @@ const StatsSchema = z
   })
   .openapi('QueueStats')
 
+const CleanBody = z
+  .object({ olderThanDays: z.number().int().min(1).max(36_500) })
+  .strict()
+  .openapi('QueueClean')
+
+const ArchivedSchema = z
+  .object({
+    jobs: z.number().int(),
+    events: z.number().int(),
+    finishedBefore: z.string(),
+    file: z
+      .string()
+      .nullable()
+      .openapi({ description: 'the archive file; null when nothing was old enough' }),
+  })
+  .openapi('Archived')
+
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
 
 type QueueRow = Record<(typeof JOB_STATUSES)[number], number> & {
@@ -49,16 +69,19 @@ type QueueRow = Record<(typeof JOB_STATUSES)[number], number> & {
 
 export interface QueueRoutesDeps {
   db: Db
+  store: EventStore
   commands: CommandHandler
   sessions: SessionManager
-  clock: { now(): number }
+  clock: Clock
+  /** Where archive files are written (DATA_DIR). */
+  dataDir: string
 }
 
 /**
  * @example
  * app.route('/', queueRoutes({ db, commands, sessions, clock }))
  */
-export const queueRoutes = ({ db, commands, sessions, clock }: QueueRoutesDeps) => {
+export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: QueueRoutesDeps) => {
   const app = new OpenAPIHono<ApiEnv>()
   const row = db.prepare(
     `SELECT paused, cooldown_until, config, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`,
@@ -166,6 +189,32 @@ export const queueRoutes = ({ db, commands, sessions, clock }: QueueRoutesDeps) 
       const changes = (c.req.valid as (t: 'json') => Partial<QueueConfig>)('json')
       await append(sessionId, 'QueueConfigured', { changes })
       return c.json(queueOf(sessionId), 200)
+    },
+  )
+
+  scoped(
+    app,
+    {
+      method: 'post',
+      sub: '/queue/clean',
+      tags: ['queue'],
+      summary:
+        'Archive jobs finished more than olderThanDays ago to an NDJSON file and remove them from the live log',
+      admin: true,
+      body: CleanBody,
+      responses: {
+        200: { description: 'What was archived', ...json(ArchivedSchema) },
+        ...errors(400, 401, 403, 404, 415),
+      },
+    },
+    async (c, sessionId) => {
+      mustExist(sessionId)
+      const { olderThanDays } = (c.req.valid as (t: 'json') => z.infer<typeof CleanBody>)('json')
+      const report = await archiveFinishedJobs(
+        { db, store, commands, clock, dataDir },
+        { olderThanDays, sessionId },
+      )
+      return c.json(report, 200)
     },
   )
 

@@ -1,5 +1,8 @@
 // `kurir events export [--stream S] [--after N]`: the log as NDJSON on stdout, in position order.
+// `kurir events archive --older-than-days N [--session S]`: finished jobs out of the live log (retention).
 import { parseArgs } from 'node:util'
+import { loadConfig } from '../config.ts'
+import { archiveFinishedJobs } from '../core/retention.ts'
 import { ValidationError } from '../errors.ts'
 import type { Io } from './main.ts'
 import { openExisting } from './open-existing.ts'
@@ -8,8 +11,11 @@ const PAGE = 5000
 
 export const eventsCommand = async (args: string[], io: Io): Promise<number> => {
   const [sub, ...rest] = args
+  if (sub === 'archive') return archive(rest, io)
   if (sub !== 'export') {
-    io.err('usage: kurir events export [--stream S] [--after N]')
+    io.err(
+      'usage: kurir events export [--stream S] [--after N]\n       kurir events archive --older-than-days N [--session S]',
+    )
     return 1
   }
   const { values } = parseArgs({
@@ -28,6 +34,33 @@ export const eventsCommand = async (args: string[], io: Io): Promise<number> => 
       if (page.length < PAGE) break
       position = page.at(-1)?.position ?? position
     }
+    return 0
+  } finally {
+    await core.close()
+  }
+}
+
+const archive = async (args: string[], io: Io): Promise<number> => {
+  const { values } = parseArgs({
+    args,
+    options: { 'older-than-days': { type: 'string' }, session: { type: 'string' } },
+  })
+  const days = Number(values['older-than-days'])
+  if (values['older-than-days'] === undefined || !Number.isInteger(days) || days < 1) {
+    throw new ValidationError('--older-than-days takes a whole number of days, at least 1')
+  }
+  const config = loadConfig(io.env)
+  const core = openExisting(io)
+  try {
+    const report = await archiveFinishedJobs(
+      { db: core.db, store: core.store, commands: core.commands, clock: core.clock, dataDir: config.dataDir },
+      { olderThanDays: days, ...(values.session ? { sessionId: values.session } : {}) },
+    )
+    io.out(
+      report.file
+        ? `archived ${report.jobs} jobs (${report.events} events) finished before ${report.finishedBefore} to ${report.file}`
+        : `no job finished before ${report.finishedBefore}; nothing archived`,
+    )
     return 0
   } finally {
     await core.close()

@@ -24,7 +24,9 @@ const USAGE = `usage: kurir <command>
   replay rebuild                          drop and rebuild every projection from the event log
   replay verify                           rebuild aside and compare with the live projections
   replay trace <streamId> [--inspect]     each event of a stream: state before → after, effects asked for
-  events export [--stream S] [--after N]  the log as NDJSON on stdout`
+  events export [--stream S] [--after N]  the log as NDJSON on stdout
+  events archive --older-than-days N [--session S]
+                                          finished jobs to DATA_DIR/archive, out of the live log`
 
 const defaultIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),

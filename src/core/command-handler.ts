@@ -37,6 +37,14 @@ export interface CommandMeta {
   actor?: string
 }
 
+export interface ExecuteOptions {
+  /**
+   * More writes for the append's own transaction, after the projections: they commit with the events or
+   * not at all. Only the retention path uses it.
+   */
+  alsoInTransaction?: () => void
+}
+
 export interface CommandResult {
   streamId: string
   version: number
@@ -57,6 +65,7 @@ export interface CommandHandler {
     streamId: string,
     decide: (current: CurrentStream) => Fact[],
     meta?: CommandMeta,
+    options?: ExecuteOptions,
   ): Promise<CommandResult>
   load(streamId: string): Omit<CurrentStream, 'now' | 'random'>
 }
@@ -80,7 +89,7 @@ export const createCommandHandler = ({
 }: CommandHandlerDeps): CommandHandler => {
   const load = (streamId: string) => loadStream(store, aggregateOf(streamId), streamId)
 
-  const execute: CommandHandler['execute'] = async (streamId, decide, meta = {}) => {
+  const execute: CommandHandler['execute'] = async (streamId, decide, meta = {}, options = {}) => {
     const commandId = meta.commandId ?? newId()
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const current = load(streamId)
@@ -118,7 +127,7 @@ export const createCommandHandler = ({
         {
           expectedVersion: current.version,
           streamType: aggregate.streamType,
-          inTransaction: (events) =>
+          inTransaction: (events) => {
             projector.apply({
               aggregate,
               streamId,
@@ -126,7 +135,9 @@ export const createCommandHandler = ({
               before: current.version === 0 ? null : current.snapshot,
               after: snapshot,
               timers: splitTimerChanges(timers),
-            }),
+            })
+            options.alsoInTransaction?.()
+          },
         },
       )
       if (result.ok) return { streamId, version: result.nextVersion, events: result.events, steps, snapshot }

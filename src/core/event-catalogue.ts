@@ -41,6 +41,8 @@ const descriptions: Record<string, string> = {
   QueuePaused: 'The queue was paused: nothing new is sent.',
   QueueResumed: 'The queue was resumed.',
   QueueCleared: 'Waiting and delayed jobs were cancelled; active ones finish.',
+  QueueJobsArchived:
+    'Finished jobs were written to an archive file and their streams removed from the live log (retention).',
   QueueCooldownStarted: 'WhatsApp rate-limited the session; the queue rests for `rateLimitCooldownMs`.',
   QueueCooldownEnded: 'Timer: the cooldown is over.',
 }

@@ -91,6 +91,13 @@ export const queueEventSchemas = {
   QueuePaused: z.object({ at }),
   QueueResumed: z.object({ at }),
   QueueCleared: z.object({ cancelled: z.number().int().min(0), at }),
+  QueueJobsArchived: z.object({
+    jobs: z.number().int().min(0),
+    events: z.number().int().min(0),
+    finishedBefore: at,
+    file: z.string().min(1),
+    at,
+  }),
   QueueCooldownStarted: z.object({ reason: z.string(), at }),
   QueueCooldownEnded: timerFact('cooldown'),
 } as const

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { verifyProjections } from '../../src/projections/verify.ts'
 import { jsonOf, openTestApi } from '../support/api.ts'
+import { runKurir } from '../support/cli.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -377,5 +379,94 @@ describe('the queue', () => {
     await t.api.settle()
     const j = await t.job(jobId)
     expect(j).toMatchObject({ status: 'completed', attempts: 2, duplicateRisk: true })
+  })
+
+  it('archives jobs finished before the cut-off and removes them from the live log, projections consistent', async () => {
+    const t = await open()
+    await t.ready()
+    await t.unpaced()
+    const old: string[] = []
+    for (let i = 0; i < 3; i++)
+      old.push((await t.send({ number: `08123456780${i}`, message: `old ${i}` })).body.jobId)
+    old.push((await t.send({ number: '081234560000', message: 'old failed' })).body.jobId)
+    await t.api.settle()
+    // Two days on, the session stopped meanwhile (the clock moves in steps an access token outlives).
+    await t.api.sessions.stop('default')
+    await t.api.settle()
+    for (let i = 0; i < 2 * 24 * 6; i++) t.api.clock.advance(600_000)
+    await t.api.sessions.start('default')
+    await t.api.settle()
+    const { token } = await t.api.login()
+    const as = { Authorization: `Bearer ${token}` }
+    const recent = (
+      await jsonOf(
+        await t.api.app.request('/api/whatsapp/send-message', {
+          method: 'POST',
+          headers: { ...as, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ number: '081234567899', message: 'recent' }),
+        }),
+      )
+    ).jobId
+    await t.api.settle()
+    const oldEvents = old.flatMap((id) => t.api.core.store.readStream(`job-${id}`))
+
+    const res = await t.api.app.request('/api/whatsapp/queue/clean', {
+      method: 'POST',
+      headers: { ...as, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ olderThanDays: 1 }),
+    })
+    expect(res.status).toBe(200)
+    const report = await jsonOf(res)
+    expect(report).toMatchObject({ jobs: 4, events: oldEvents.length })
+    const archived = readFileSync(report.file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(archived).toEqual(JSON.parse(JSON.stringify(oldEvents)))
+    for (const id of old) {
+      expect(t.api.core.store.readStream(`job-${id}`)).toEqual([])
+      expect((await t.api.app.request(`/api/whatsapp/jobs/${id}`, { headers: as })).status).toBe(404)
+    }
+    expect(
+      (await jsonOf(await t.api.app.request(`/api/whatsapp/jobs/${recent}`, { headers: as }))).status,
+    ).toBe('completed')
+    const stats = await jsonOf(await t.api.app.request('/api/whatsapp/queue/stats', { headers: as }))
+    expect(stats.counts).toMatchObject({ completed: 1, failed: 0 })
+    const audit = t.api.core.store.readStream('queue-default').at(-1)
+    expect(audit).toMatchObject({ type: 'QueueJobsArchived', data: { jobs: 4, file: report.file } })
+    expect((await verifyProjections(t.api.core.db)).identical).toBe(true)
+    // Outside the archive path, events still cannot be removed.
+    expect(() =>
+      t.api.core.db.prepare('DELETE FROM events WHERE stream_id = ?').run(`job-${recent}`),
+    ).toThrow(/append-only/)
+    // Nothing more is old enough now.
+    const again = await t.api.app.request('/api/whatsapp/queue/clean', {
+      method: 'POST',
+      headers: { ...as, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ olderThanDays: 1 }),
+    })
+    expect(await jsonOf(again)).toMatchObject({ jobs: 0, file: null })
+    const bad = await t.api.app.request('/api/whatsapp/queue/clean', {
+      method: 'POST',
+      headers: { ...as, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ olderThanDays: 0 }),
+    })
+    expect(bad.status).toBe(400)
+  })
+
+  it('archives from the command line too: kurir events archive', async () => {
+    const t = await open()
+    await t.ready()
+    await t.send({ number: '081234567800', message: 'x' })
+    await t.api.settle()
+    await t.api.close()
+    closers.pop()
+    // The command runs on the machine's clock, long after the test clock's day: the job is old.
+    const first = await runKurir(t.dir, 'events', 'archive', '--older-than-days', '1')
+    expect(first).toMatchObject({ code: 0, out: expect.stringMatching(/^archived 1 jobs \(3 events\)/) })
+    const none = await runKurir(t.dir, 'events', 'archive', '--older-than-days', '1')
+    expect(none).toMatchObject({ code: 0, out: expect.stringMatching(/nothing archived/) })
+    expect((await runKurir(t.dir, 'replay', 'verify')).code).toBe(0)
+    expect((await runKurir(t.dir, 'events', 'archive')).code).toBe(1)
   })
 })

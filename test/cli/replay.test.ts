@@ -155,9 +155,9 @@ describe('kurir events export, migrate and bad input', () => {
   it('migrate applies pending migrations once', async () => {
     const dir = tempDir()
     expect((await run(dir, 'migrate')).out).toMatch(
-      /applied 0001_event_log\napplied 0002_projections\napplied 0003_users\napplied 0004_job_lookups\ndatabase migrated to 4/,
+      /applied 0001_event_log\napplied 0002_projections\napplied 0003_users\napplied 0004_job_lookups\napplied 0005_retention\ndatabase migrated to 5/,
     )
-    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 4)')
+    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 5)')
   })
 
   it('refuses a database that is not Kurir’s with a clear message', async () => {

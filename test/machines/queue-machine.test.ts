@@ -109,6 +109,19 @@ describe('queueMachine: pace', () => {
   })
 })
 
+describe('queueMachine: retention', () => {
+  it('records an archive in any state without moving or touching timers', () => {
+    for (const [state, facts] of [
+      [running, []],
+      [pausedCooling, [q.paused(), q.cooldownStarted()]],
+    ] as const) {
+      given(agg, ...facts)
+        .when(q.jobsArchived())
+        .then({ state, effects: [], armed: [], cancelled: [] })
+    }
+  })
+})
+
 describe('queueMachine: clear', () => {
   it.each([
     [running, []],
@@ -128,6 +141,7 @@ const factOf: Record<QueueEventType, () => Fact> = {
   QueuePaused: q.paused,
   QueueResumed: q.resumed,
   QueueCleared: () => q.cleared(),
+  QueueJobsArchived: q.jobsArchived,
   QueueCooldownStarted: q.cooldownStarted,
   QueueCooldownEnded: () => q.cooldownEnded(),
 }

@@ -63,6 +63,7 @@ export const openTestApi = async (
     auth: { users, tokens, throttle },
     commands: core.commands,
     newId,
+    dataDir: dir,
     sessions,
     simulator,
     ...appOptions,

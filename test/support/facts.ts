@@ -97,6 +97,14 @@ export const queue = {
   paused: () => fact('QueuePaused', { at: at() }),
   resumed: () => fact('QueueResumed', { at: at() }),
   cleared: (cancelled = 0) => fact('QueueCleared', { cancelled, at: at() }),
+  jobsArchived: () =>
+    fact('QueueJobsArchived', {
+      jobs: 2,
+      events: 6,
+      finishedBefore: at(-86_400_000),
+      file: 'archive/events.ndjson',
+      at: at(),
+    }),
   cooldownStarted: () => fact('QueueCooldownStarted', { reason: 'RATE_LIMITED', at: at() }),
   cooldownEnded: timerFact('QueueCooldownEnded', 'cooldown'),
 }
