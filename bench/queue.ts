@@ -2,7 +2,7 @@
 // HTTP next to a bare Hono hello-world in the same run, jobs completed per second at concurrency 3 and 50,
 // and enqueue-to-send latency on an idle queue.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,7 @@ import { streamIds } from '../src/core/aggregates.ts'
 import { openCore } from '../src/core/open-core.ts'
 import { createSimulator } from '../src/engines/simulator.ts'
 import { ulidSource } from '../src/ids.ts'
+import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { createDispatchers } from '../src/runtime/dispatchers.ts'
 import { createSessionManager } from '../src/runtime/session-manager.ts'
 import { createTimerScheduler } from '../src/runtime/timer-scheduler.ts'
@@ -225,12 +226,115 @@ const latency = async () => {
   return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }
 }
 
+/** A log of 1,000,000 events holding 100,000 waiting jobs, written raw and projected by a rebuild. */
+const seedLargeLog = async (dataDir: string) => {
+  const core = openCore({ file: join(dataDir, 'kurir.db'), synchronous: 'NORMAL' })
+  const insert = core.db.prepare(
+    `INSERT INTO events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at)
+     VALUES (?, ?, 'job', ?, ?, 1, ?, '{"machineVersion":1}', ?)`,
+  )
+  const t0 = Date.now() - 3600_000
+  let id = 0
+  const eventId = () => `01H${String(++id).padStart(23, '0')}`
+  core.db.pragma('synchronous = OFF')
+  const WAITING = 100_000
+  const FINISHED = 300_000
+  for (let first = 0; first < WAITING + FINISHED; first += 10_000) {
+    core.db.transaction(() => {
+      for (let job = first; job < Math.min(first + 10_000, WAITING + FINISHED); job++) {
+        const jobId = `01J${String(job).padStart(23, '0')}`
+        const at = (ms: number) => new Date(t0 + job + ms).toISOString()
+        const queued = {
+          jobId,
+          sessionId: 'default',
+          chatId: `62812${String(3000 + (job % 5000)).padStart(8, '0')}@c.us`,
+          body: 'Your invoice INV-2026-0042 is due on 31 January.',
+          priority: job % 7 === 0 ? 'high' : 'normal',
+          maxAttempts: 5,
+          backoffBaseMs: 2000,
+          backoffMaxMs: 60000,
+          sendAt: null,
+          idempotencyKey: null,
+          at: at(0),
+        }
+        const facts: [string, object][] = [['JobQueued', queued]]
+        if (job >= WAITING) {
+          facts.push(['JobAttemptStarted', { attempt: 1, at: at(1) }])
+          facts.push(['JobSent', { attempt: 1, messageId: `true_${jobId}`, at: at(2) }])
+        }
+        facts.forEach(([type, d], v) => {
+          insert.run(eventId(), streamIds.job(jobId), v + 1, type, JSON.stringify(d), at(0))
+        })
+      }
+    })()
+  }
+  const events = core.db.prepare('SELECT count(*) FROM events').pluck().get() as number
+  await rebuildProjections(core.db)
+  await core.close()
+  return { events, waiting: WAITING }
+}
+
+/** The gateway's resident memory over a log of 1,000,000 events with 100,000 jobs waiting. */
+const memory = async () => {
+  const dataDir = freshDir()
+  const seeded = await seedLargeLog(dataDir)
+  const port = await freePort()
+  await start(
+    [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
+    {
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      WA_ENGINE: 'simulator',
+      SIM_LINK_AFTER_MS: '-1',
+      LOG_LEVEL: 'info',
+    },
+    /listening on/,
+  )
+  const gateway = children.at(-1)
+  const rssMb = () => {
+    const status = readFileSync(`/proc/${gateway?.pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+  }
+  const base = `http://127.0.0.1:${port}`
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(ADMIN),
+  })
+  const { token } = (await login.json()) as { token: string }
+  const auth = { Authorization: `Bearer ${token}` }
+  let most = rssMb()
+  for (let i = 0; i < 20; i++) {
+    for (const path of [
+      '/api/whatsapp/status',
+      '/api/whatsapp/queue/stats',
+      '/api/whatsapp/jobs?limit=100',
+    ]) {
+      const res = await fetch(`${base}${path}`, { headers: auth })
+      if (res.status !== 200) throw new Error(`${path}: ${res.status}`)
+      await res.arrayBuffer()
+    }
+    most = Math.max(most, rssMb())
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const waiting = (
+    (await (await fetch(`${base}/api/whatsapp/queue/stats`, { headers: auth })).json()) as {
+      counts: { waiting: number }
+    }
+  ).counts.waiting
+  for (const c of children.splice(0)) c.kill('SIGTERM')
+  return { ...seeded, waitingSeen: waiting, rssMb: most }
+}
+
 const main = async () => {
   try {
     const { hello, enqueue } = await enqueueOverHttp()
     const c3 = await throughput(3)
     const c50 = await throughput(50)
     const lat = await latency()
+    const mem = await memory()
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
     const ratio = enqueue.rps / hello.rps
     const rows = [
@@ -259,6 +363,12 @@ const main = async () => {
         `p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`,
         '',
         lat.p50 <= 5 && lat.p99 <= 25 ? 'p50 ≤ 5, p99 ≤ 25: met' : 'p50 ≤ 5, p99 ≤ 25: MISSED',
+      ],
+      [
+        `gateway RSS, ${fmt(mem.events)} events, ${fmt(mem.waitingSeen)} waiting`,
+        `${mem.rssMb.toFixed(0)} MB`,
+        '',
+        mem.rssMb < 200 ? '< 200 MB: met' : '< 200 MB: MISSED',
       ],
     ]
     const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? []
