@@ -124,6 +124,7 @@ export const createApp = (deps: ApiDeps) => {
       newId: deps.newId,
       clock,
       defaultCountryCode: deps.defaultCountryCode ?? '62',
+      ...(log ? { log } : {}),
     }),
   )
   app.route(

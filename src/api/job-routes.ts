@@ -75,6 +75,7 @@ export interface JobRoutesDeps {
   newId: IdSource
   clock: { now(): number }
   defaultCountryCode: string
+  log?: { info(obj: object, msg: string): void }
 }
 
 /**
@@ -156,6 +157,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
         { actor: `user:${c.get('user').id}` },
       )
       const status = String(result.snapshot.value)
+      deps.log?.info({ sessionId, jobId, priority: body.priority, status }, 'message queued')
       return { jobId, status, duplicate: false }
     }
     let outcome: { jobId: string; status: string; duplicate: boolean }

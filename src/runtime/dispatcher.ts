@@ -131,12 +131,18 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       return [{ type: 'JobAttemptStarted', data: { attempt: attemptNo, at: at() } }]
     })
     if (!started) return
-    const failed = (error: { code: string; message: string; retryable: boolean }) =>
-      record(job.id, (state) =>
+    log.debug({ sessionId, jobId: job.id, attempt: attemptNo }, 'processing message')
+    const failed = (error: { code: string; message: string; retryable: boolean }) => {
+      log.warn(
+        { sessionId, jobId: job.id, attempt: attemptNo, code: error.code, retryable: error.retryable },
+        'message send failed',
+      )
+      return record(job.id, (state) =>
         state === 'active'
           ? [{ type: 'JobAttemptFailed', data: { attempt: attemptNo, error, jitter: random(), at: at() } }]
           : [],
       )
+    }
     try {
       if (!(await isOnWhatsApp(engine, job.chat_id))) {
         await failed({
@@ -146,7 +152,9 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         })
         return
       }
+      log.debug({ sessionId, jobId: job.id, attempt: attemptNo }, 'contact is on WhatsApp; sending')
       const sent = await engine.sendText(job.chat_id, job.body)
+      log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
       await record(job.id, (state) =>
         state === 'active'
           ? [{ type: 'JobSent', data: { attempt: attemptNo, messageId: sent.messageId, at: at() } }]
@@ -155,6 +163,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     } catch (err) {
       if (err instanceof EngineError && err.code === 'RATE_LIMITED') {
         // WhatsApp asked us to slow down: the attempt is given back and the whole queue rests.
+        log.warn({ sessionId, jobId: job.id }, 'rate limited by WhatsApp; the queue cools down')
         await record(job.id, (state) =>
           state === 'active' ? [{ type: 'JobRateLimited', data: { attempt: attemptNo, at: at() } }] : [],
         )

@@ -36,6 +36,14 @@ describe('logs', () => {
     answers.push(refreshed)
     const second = (await refreshed.clone().json()) as { token: string; refreshToken: string }
     answers.push(await api.get('/api/events?stream=queue-default&limit=1', second.token))
+    const messageBody = 'the text of a private message'
+    answers.push(
+      await api.post(
+        '/api/whatsapp/send-message',
+        { number: '0812-3456-7890', message: messageBody },
+        { Authorization: `Bearer ${second.token}` },
+      ),
+    )
     answers.push(await api.get('/api/events', `${second.token}x`))
     answers.push(
       await api.post(
@@ -44,9 +52,10 @@ describe('logs', () => {
         { Authorization: `Bearer ${second.token}` },
       ),
     )
-    expect(answers.map((a) => a.status)).toEqual([401, 400, 200, 200, 200, 401, 200])
+    expect(answers.map((a) => a.status)).toEqual([401, 400, 200, 200, 200, 202, 401, 200])
 
     const secrets = [
+      messageBody,
       ADMIN.password,
       wrongPassword,
       first.token,
@@ -66,6 +75,8 @@ describe('logs', () => {
     // The path only: a query string could carry anything.
     expect(access.map((l) => l['path'])).toContain('/api/events')
     expect(lines.join('')).not.toContain('stream=queue-default')
+    const queued = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'message queued')
+    expect(queued).toMatchObject({ sessionId: 'default', priority: 'normal', jobId: expect.any(String) })
     await api.close()
   })
 })
