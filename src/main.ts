@@ -10,6 +10,7 @@ import type { Config } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
 import { ulidSource } from './ids.ts'
 import { type Logger, unredacted } from './logger.ts'
+import { createMetrics } from './metrics.ts'
 import { createDispatchers } from './runtime/dispatchers.ts'
 import { enginesOf } from './runtime/engines-of.ts'
 import { createSessionManager, type SessionManager } from './runtime/session-manager.ts'
@@ -50,13 +51,16 @@ export interface GatewayOptions {
  * await gw.close()
  */
 export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions): Promise<Gateway> => {
+  const metrics = createMetrics()
   const core = openCore({
+    onCommitted: (appends, seconds) => metrics.committed(appends, seconds),
     file: config.dbFile,
     synchronous: config.synchronous,
     ...(clock ? { clock } : {}),
     onSubscriberError: (err) => log.error({ err }, 'event subscriber failed'),
   })
   log.info({ dbFile: config.dbFile, synchronous: config.synchronous }, 'database ready')
+  metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
   const scheduler = createTimerScheduler({
     db: core.db,
     store: core.store,
@@ -109,6 +113,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     readyEngine: sessions.readyEngine,
     clock: core.clock,
     log,
+    metrics: metrics.send,
   })
   await dispatchers.boot()
   const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
@@ -123,6 +128,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     commands: core.commands,
     newId,
     dataDir: config.dataDir,
+    metrics,
     sessions,
     defaultCountryCode: config.defaultCountryCode,
     ...(simulator ? { simulator } : {}),

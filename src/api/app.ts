@@ -82,7 +82,8 @@ export const createApp = (deps: ApiDeps) => {
     },
   })
 
-  app.use(edge(deps.accessLog ?? log))
+  const metrics = deps.metrics
+  app.use(edge(deps.accessLog ?? log, metrics ? (...a) => metrics.request(...a) : undefined))
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['Authorization', 'Content-Type'] }))
   }
@@ -102,6 +103,19 @@ export const createApp = (deps: ApiDeps) => {
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
   app.use('/api/*', jsonBodiesOnly)
+
+  if (metrics) {
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: '/metrics',
+        tags: ['meta'],
+        summary: 'Prometheus metrics (text exposition format)',
+        responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: z.string() } } } },
+      }),
+      async (c) => c.text(await metrics.text(), 200, { 'Content-Type': metrics.contentType }),
+    )
+  }
 
   const ping = db.prepare('SELECT 1').pluck()
   app.openapi(health, (c) => {

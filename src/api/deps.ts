@@ -4,6 +4,7 @@ import type { CommandHandler } from '../core/command-handler.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
 import type { IdSource } from '../ids.ts'
+import type { Metrics } from '../metrics.ts'
 import type { SessionManager } from '../runtime/session-manager.ts'
 
 export type Role = 'admin' | 'sender'
@@ -52,6 +53,8 @@ export interface ApiDeps {
   commands: CommandHandler
   newId: IdSource
   sessions: SessionManager
+  /** Prometheus metrics: `/metrics` exists only when they are given. */
+  metrics?: Metrics
   /** DATA_DIR: archive files are written under it. */
   dataDir: string
   /** For national numbers such as 0812… (DEFAULT_COUNTRY_CODE); 62 unless given. */

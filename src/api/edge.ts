@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { MiddlewareHandler } from 'hono'
+import { routePath } from 'hono/route'
 import type { ApiEnv, ApiLog } from './deps.ts'
 
 /**
@@ -39,7 +40,10 @@ const nodeResponseOf = (env: unknown): ServerResponse | undefined => {
  * app.use(edge(log))
  */
 export const edge =
-  (access?: ApiLog): MiddlewareHandler<ApiEnv> =>
+  (
+    access?: ApiLog,
+    observe?: (method: string, route: string, status: number, seconds: number) => void,
+  ): MiddlewareHandler<ApiEnv> =>
   async (c, next) => {
     const started = performance.now()
     const given = c.req.header('X-Request-Id')
@@ -58,14 +62,20 @@ export const edge =
       for (const [name, value] of SECURITY_HEADER_ENTRIES) if (!headers.has(name)) headers.set(name, value)
       headers.set('X-Request-Id', requestId)
     }
+    const ms = performance.now() - started
     access?.info(
       {
         reqId: requestId,
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: Math.round(ms * 10) / 10,
       },
       'request',
     )
+    if (observe) {
+      // The route's pattern, never the path itself: no ids or numbers in metric labels.
+      const pattern = routePath(c, -1)
+      observe(c.req.method, pattern.includes('*') ? 'unmatched' : pattern, c.res.status, ms / 1000)
+    }
   }

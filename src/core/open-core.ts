@@ -25,6 +25,7 @@ export interface OpenCoreOptions {
   newId?: IdSource
   random?: () => number
   onSubscriberError?: (err: unknown) => void
+  onCommitted?: (appends: number, seconds: number) => void
 }
 
 /**
@@ -48,6 +49,7 @@ export const openCore = (options: OpenCoreOptions): Core => {
     clock,
     newId,
     ...(options.onSubscriberError ? { onSubscriberError: options.onSubscriberError } : {}),
+    ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
   })
   const projector = createProjector(db)
   const commands = createCommandHandler({

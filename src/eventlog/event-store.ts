@@ -52,6 +52,8 @@ export interface EventStoreDeps {
   clock: Clock
   newId: IdSource
   onSubscriberError?: (err: unknown) => void
+  /** Hears each group commit: how many appends it held and how long its transaction took. */
+  onCommitted?: (appends: number, seconds: number) => void
 }
 
 interface Pending {
@@ -86,7 +88,8 @@ const checkShape = (e: NewEvent): string | null => {
   return null
 }
 
-export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventStoreDeps): EventStore => {
+export const createEventStore = (deps: EventStoreDeps): EventStore => {
+  const { db, clock, newId, onSubscriberError } = deps
   const insert = db.prepare(
     `INSERT INTO events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -194,6 +197,7 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
       | { ok: true; result: AppendResult; stored: StoredEvent[] }
       | { ok: false; error: unknown }
     )[] = []
+    const started = performance.now()
     try {
       db.transaction(() => {
         const versions = new Map<string, number>()
@@ -217,6 +221,7 @@ export const createEventStore = ({ db, clock, newId, onSubscriberError }: EventS
       if (queue.length === 0) markIdle()
       return
     }
+    deps.onCommitted?.(batch.length, (performance.now() - started) / 1000)
     const committed: StoredEvent[] = []
     batch.forEach((p, i) => {
       const o = outcomes[i]

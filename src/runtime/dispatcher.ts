@@ -10,6 +10,7 @@ import { stateLabel } from '../core/fold.ts'
 import { EngineError, type WhatsAppEngine } from '../engines/engine.ts'
 import { IllegalStateError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
+import type { SendMetrics } from '../metrics.ts'
 import type { RuntimeLog } from './session-actor.ts'
 
 export interface DispatcherDeps {
@@ -21,10 +22,11 @@ export interface DispatcherDeps {
   clock: Clock
   log: RuntimeLog
   random?: () => number
+  metrics?: SendMetrics
 }
 
 type QueueRow = { paused: number; cooldown_until: string | null; config: string }
-type WaitingJob = { id: string; chat_id: string; body: string }
+type WaitingJob = { id: string; chat_id: string; body: string; created_at: string }
 
 /** Chats found on WhatsApp (or not) stay known this long; a first send to a chat asks. */
 const REGISTRATION_TTL_MS = 24 * 3600_000
@@ -45,7 +47,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   const random = deps.random ?? Math.random
   const queueRow = db.prepare('SELECT paused, cooldown_until, config FROM queues WHERE session_id = ?')
   const waiting = db.prepare(
-    `SELECT id, chat_id, body FROM jobs WHERE session_id = ? AND status = 'waiting'
+    `SELECT id, chat_id, body, created_at FROM jobs WHERE session_id = ? AND status = 'waiting'
      ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`,
   )
   const inFlight = new Set<string>()
@@ -137,6 +139,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         { sessionId, jobId: job.id, attempt: attemptNo, code: error.code, retryable: error.retryable },
         'message send failed',
       )
+      deps.metrics?.failed(sessionId, error.code, error.retryable)
       return record(job.id, (state) =>
         state === 'active'
           ? [{ type: 'JobAttemptFailed', data: { attempt: attemptNo, error, jitter: random(), at: at() } }]
@@ -155,6 +158,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       log.debug({ sessionId, jobId: job.id, attempt: attemptNo }, 'contact is on WhatsApp; sending')
       const sent = await engine.sendText(job.chat_id, job.body)
       log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
+      deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())
       await record(job.id, (state) =>
         state === 'active'
           ? [{ type: 'JobSent', data: { attempt: attemptNo, messageId: sent.messageId, at: at() } }]
@@ -164,6 +168,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       if (err instanceof EngineError && err.code === 'RATE_LIMITED') {
         // WhatsApp asked us to slow down: the attempt is given back and the whole queue rests.
         log.warn({ sessionId, jobId: job.id }, 'rate limited by WhatsApp; the queue cools down')
+        deps.metrics?.rateLimited(sessionId)
         await record(job.id, (state) =>
           state === 'active' ? [{ type: 'JobRateLimited', data: { attempt: attemptNo, at: at() } }] : [],
         )

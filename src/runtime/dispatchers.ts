@@ -6,6 +6,7 @@ import type { WhatsAppEngine } from '../engines/engine.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
+import type { SendMetrics } from '../metrics.ts'
 import { createDispatcher, type Dispatcher } from './dispatcher.ts'
 import type { RuntimeLog } from './session-actor.ts'
 
@@ -17,6 +18,7 @@ export interface DispatchersDeps {
   clock: Clock
   log: RuntimeLog
   random?: () => number
+  metrics?: SendMetrics
 }
 
 /**
@@ -39,6 +41,7 @@ export const createDispatchers = (deps: DispatchersDeps) => {
         clock: deps.clock,
         log: deps.log,
         ...(deps.random ? { random: deps.random } : {}),
+        ...(deps.metrics ? { metrics: deps.metrics } : {}),
       })
       bySession.set(sessionId, d)
     }

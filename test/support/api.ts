@@ -7,6 +7,7 @@ import { createTokenService } from '../../src/auth/tokens.ts'
 import { createUserStore } from '../../src/auth/users.ts'
 import { createSimulator } from '../../src/engines/simulator.ts'
 import { ulidSource } from '../../src/ids.ts'
+import { createMetrics } from '../../src/metrics.ts'
 import { createDispatchers } from '../../src/runtime/dispatchers.ts'
 import { createSessionManager } from '../../src/runtime/session-manager.ts'
 import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
@@ -29,7 +30,9 @@ export const openTestApi = async (
 ) => {
   const { linkAfterMs = -1, sendLatencyMs = 0, ...appOptions } = options
   const clock = createFakeClock()
-  const core = openTestCore(dir, { clock })
+  const metrics = createMetrics()
+  const core = openTestCore(dir, { clock, onCommitted: (n, s) => metrics.committed(n, s) })
+  metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
   const newId = ulidSource(clock)
   const simulator = createSimulator({ dataDir: dir, clock, newId, linkAfterMs, sendLatencyMs })
   const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
@@ -51,6 +54,7 @@ export const openTestApi = async (
     clock,
     log: silentLog,
     random: () => 0.5,
+    metrics: metrics.send,
   })
   await dispatchers.boot()
   const users = createUserStore({ db: core.db, clock, newId, bcryptCost: 10 })
@@ -64,6 +68,7 @@ export const openTestApi = async (
     commands: core.commands,
     newId,
     dataDir: dir,
+    metrics,
     sessions,
     simulator,
     ...appOptions,

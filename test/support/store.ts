@@ -5,11 +5,15 @@ import type { Clock } from '../../src/clock.ts'
 import { openCore } from '../../src/core/open-core.ts'
 import { createFakeClock } from './fake-clock.ts'
 
-export const openTestCore = (dir: string, options: { clock?: Clock; random?: () => number } = {}) =>
+export const openTestCore = (
+  dir: string,
+  options: { clock?: Clock; random?: () => number; onCommitted?: (n: number, s: number) => void } = {},
+) =>
   openCore({
     file: join(dir, 'kurir.db'),
     clock: options.clock ?? createFakeClock(),
     random: options.random ?? (() => 0.5),
+    ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
   })
 
 /** A second, independent connection: sees only what has been committed. */
