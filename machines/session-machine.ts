@@ -317,14 +317,17 @@ export const sessionMachine = setup({
 })
 
 export type SessionMachine = typeof sessionMachine
-export type SessionState =
-  | 'stopped'
-  | 'starting'
-  | 'qr'
-  | 'authenticating'
-  | 'ready'
-  | 'timeout'
-  | 'restarting'
-  | 'logged_out'
-  | 'failed'
-  | 'deleted'
+/** The states a session shows to the outside (a `deleted` one is gone). */
+export const SESSION_STATES = [
+  'stopped',
+  'starting',
+  'qr',
+  'authenticating',
+  'ready',
+  'timeout',
+  'restarting',
+  'logged_out',
+  'failed',
+] as const
+
+export type SessionState = (typeof SESSION_STATES)[number] | 'deleted'

@@ -2,21 +2,11 @@
 // projections have them, sends and failures by error class, enqueue-to-send latency, the event log's
 // position and commit time, HTTP requests. Labels carry session ids, statuses and codes — never a phone
 // number or a message.
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { SESSION_STATES } from '../machines/session-machine.ts'
 import type { Db } from './eventlog/database.ts'
 import { JOB_STATUSES } from './projections/rows.ts'
-
-const SESSION_STATES = [
-  'stopped',
-  'starting',
-  'qr',
-  'authenticating',
-  'ready',
-  'timeout',
-  'restarting',
-  'logged_out',
-  'failed',
-] as const
 
 /** What the dispatcher reports about each send. */
 export interface SendMetrics {

@@ -3,13 +3,13 @@
 // /api/sessions/{id}.
 import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { defaultQueueConfig } from '../../machines/queue-machine.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler } from '../core/command-handler.ts'
 import { toChatId } from '../core/recipient.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { IdSource } from '../ids.ts'
+import { queueStateReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { JobSchema, jobReader } from './job-read.ts'
@@ -86,7 +86,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
   const { db, commands, sessions, newId, clock } = deps
   const app = new OpenAPIHono<ApiEnv>()
   const jobs = jobReader(db)
-  const queueConfig = db.prepare('SELECT config FROM queues WHERE session_id = ?').pluck()
+  const queueOf = queueStateReader(db)
   const byKey = db.prepare(
     'SELECT id, status, chat_id, body FROM jobs WHERE session_id = ? AND idempotency_key = ?',
   )
@@ -129,8 +129,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
           return { jobId: earlier.id, status: earlier.status, duplicate: true }
         }
       }
-      const stored = queueConfig.get(sessionId) as string | undefined
-      const config = { ...defaultQueueConfig, ...(stored ? (JSON.parse(stored) as object) : {}) }
+      const { config } = queueOf(sessionId)
       const jobId = newId()
       const at = new Date(clock.now()).toISOString()
       const sendAt = body.sendAt ? new Date(body.sendAt).toISOString() : null

@@ -1,7 +1,6 @@
 // A session's queue over HTTP: pause, resume, clear, configure (applied live), stats.
 import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { QueueConfig } from '../../machines/queue-events.ts'
-import { defaultQueueConfig } from '../../machines/queue-machine.ts'
 import type { Clock } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler } from '../core/command-handler.ts'
@@ -11,7 +10,7 @@ import { archiveFinishedJobs } from '../core/retention.ts'
 import { IllegalStateError, NotFoundError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
-import { JOB_STATUSES } from '../projections/rows.ts'
+import { queueStateReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { errors } from './schemas.ts'
@@ -61,12 +60,6 @@ const ArchivedSchema = z
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
 
-type QueueRow = Record<(typeof JOB_STATUSES)[number], number> & {
-  paused: number
-  cooldown_until: string | null
-  config: string
-}
-
 export interface QueueRoutesDeps {
   db: Db
   store: EventStore
@@ -83,9 +76,6 @@ export interface QueueRoutesDeps {
  */
 export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: QueueRoutesDeps) => {
   const app = new OpenAPIHono<ApiEnv>()
-  const row = db.prepare(
-    `SELECT paused, cooldown_until, config, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`,
-  )
   const pending = db
     .prepare("SELECT id FROM jobs WHERE session_id = ? AND status IN ('waiting', 'delayed')")
     .pluck()
@@ -100,23 +90,15 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
     }
   }
 
+  const stateOf = queueStateReader(db)
   const queueOf = (sessionId: string) => {
-    const r = row.get(sessionId) as QueueRow | undefined
-    const config: QueueConfig = { ...defaultQueueConfig, ...(r ? (JSON.parse(r.config) as object) : {}) }
+    const q = stateOf(sessionId)
     return {
       sessionId,
-      paused: r?.paused === 1,
-      coolingDownUntil: r?.cooldown_until ?? null,
-      config,
-      counts: {
-        waiting: r?.waiting ?? 0,
-        active: r?.active ?? 0,
-        delayed: r?.delayed ?? 0,
-        completed: r?.completed ?? 0,
-        failed: r?.failed ?? 0,
-        cancelled: r?.cancelled ?? 0,
-        paused: r?.paused === 1,
-      },
+      paused: q.paused,
+      coolingDownUntil: q.cooldownUntil,
+      config: q.config,
+      counts: { ...q.counts, paused: q.paused },
     }
   }
 

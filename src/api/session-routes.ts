@@ -3,20 +3,13 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import QRCode from 'qrcode'
-import { SESSION_ID } from '../engines/engine.ts'
-import { ForbiddenError, IllegalStateError, NotFoundError } from '../errors.ts'
+import { IllegalStateError, NotFoundError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { bearer, errors } from './schemas.ts'
+import { requireAdmin, type ScopedRoute, SessionIdParams, scoped } from './scoped.ts'
 import { SessionSchema, StatusSchema, sessionStatusReader } from './session-status.ts'
-
-const IdParams = z.object({
-  id: z
-    .string()
-    .regex(SESSION_ID, '1 to 64 letters, digits, _ or -')
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'sales' }),
-})
 
 const ms = (max: number) => z.number().int().min(0).max(max)
 const ConfigSchema = z
@@ -35,7 +28,7 @@ const ConfigSchema = z
   .openapi('SessionConfig')
 
 const CreateBody = z
-  .object({ id: IdParams.shape.id, config: ConfigSchema.optional() })
+  .object({ id: SessionIdParams.shape.id, config: ConfigSchema.optional() })
   .strict()
   .openapi('CreateSession')
 
@@ -53,25 +46,11 @@ const QrSchema = z
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
 
-type Sub = {
-  method: 'get' | 'post' | 'delete'
-  /** After the session's base path; '' is the base itself. */
-  sub: string
-  summary: string
-  admin: boolean
-  query?: z.ZodObject
-  responses: Record<number, unknown>
-}
-
 export interface SessionRoutesDeps {
   db: Db
   sessions: SessionManager
   /** The simulator's controls, when WA_ENGINE=simulator: its routes exist only then. */
   simulator?: { link(sessionId: string): void; disconnect(sessionId: string): void }
-}
-
-const requireAdmin = (c: Context<ApiEnv>) => {
-  if (c.get('user').role !== 'admin') throw new ForbiddenError('only an admin may do this')
 }
 
 /**
@@ -84,36 +63,10 @@ export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) =>
   const qrWaiting = (id: string) => sessions.qrOf(id) !== null
   const statusOf = (id: string) => status.of(id, qrWaiting(id))
 
-  /** Registers one sub-route under /api/whatsapp (the default session) and /api/sessions/{id}. */
-  const both = (def: Sub, handler: (c: Context<ApiEnv>, id: string) => Promise<Response> | Response) => {
-    const shared = {
-      method: def.method,
-      tags: ['sessions'],
-      summary: def.summary,
-      security: bearer,
-      responses: def.responses,
-    }
-    const run = async (c: Context<ApiEnv>, id: string) => {
-      if (def.admin) requireAdmin(c)
-      return await handler(c, id)
-    }
-    app.openapi(
-      createRoute({
-        ...shared,
-        path: `/api/whatsapp${def.sub}`,
-        ...(def.query ? { request: { query: def.query } } : {}),
-      } as Parameters<typeof createRoute>[0]),
-      (c) => run(c as unknown as Context<ApiEnv>, DEFAULT_SESSION) as never,
-    )
-    app.openapi(
-      createRoute({
-        ...shared,
-        path: `/api/sessions/{id}${def.sub}`,
-        request: { params: IdParams, ...(def.query ? { query: def.query } : {}) },
-      } as Parameters<typeof createRoute>[0]),
-      (c) => run(c as unknown as Context<ApiEnv>, c.req.param('id') as string) as never,
-    )
-  }
+  const both = (
+    def: Omit<ScopedRoute, 'tags'>,
+    handler: (c: Context<ApiEnv>, id: string) => Promise<Response> | Response,
+  ) => scoped(app, { ...def, tags: ['sessions'] }, handler)
 
   const operator = (sub: string, summary: string, act: (id: string) => Promise<unknown>) =>
     both(
@@ -176,7 +129,7 @@ export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) =>
       tags: ['sessions'],
       summary: 'Delete a session: its engine stops and its stored login is discarded',
       security: bearer,
-      request: { params: IdParams },
+      request: { params: SessionIdParams },
       responses: {
         200: { description: 'Deleted', ...json(z.object({ id: z.string(), deleted: z.literal(true) })) },
         ...errors(400, 401, 403, 404, 409),

@@ -1,20 +1,10 @@
 // A session's status as the projections have it: state and since when, the last error, restarts, the
 // linked number, when the next restart is due, and the last state changes (folded from the log).
-import { z } from '@hono/zod-openapi'
-import type { Db } from '../eventlog/database.ts'
-import { JOB_STATUSES } from '../projections/rows.ts'
 
-export const SESSION_STATES = [
-  'stopped',
-  'starting',
-  'qr',
-  'authenticating',
-  'ready',
-  'timeout',
-  'restarting',
-  'logged_out',
-  'failed',
-] as const
+import { z } from '@hono/zod-openapi'
+import { SESSION_STATES } from '../../machines/session-machine.ts'
+import type { Db } from '../eventlog/database.ts'
+import { queueStateReader } from '../projections/queue-state.ts'
 
 export type SessionStateName = (typeof SESSION_STATES)[number]
 
@@ -63,7 +53,6 @@ type SessionRow = {
   phone_number: string | null
   context: string
 }
-type QueueRow = Record<(typeof JOB_STATUSES)[number], number> & { paused: number }
 type StoredChange = { state: string; atMs: number; error: { code: string; message: string } | null }
 
 const isState = (s: string): s is SessionStateName => (SESSION_STATES as readonly string[]).includes(s)
@@ -82,7 +71,7 @@ export const sessionStatusReader = (db: Db) => {
   const restartDue = db
     .prepare("SELECT due_at FROM timers WHERE stream_id = ? AND delay = 'restartBackoff'")
     .pluck()
-  const queueRow = db.prepare(`SELECT paused, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`)
+  const queueOf = queueStateReader(db)
 
   const session = (id: string, qrWaiting: boolean): SessionStatus => {
     const row = sessionRow.get(id) as SessionRow | undefined
@@ -118,16 +107,8 @@ export const sessionStatusReader = (db: Db) => {
   }
 
   const queue = (id: string): Status['queue'] => {
-    const q = queueRow.get(id) as QueueRow | undefined
-    return {
-      waiting: q?.waiting ?? 0,
-      active: q?.active ?? 0,
-      delayed: q?.delayed ?? 0,
-      completed: q?.completed ?? 0,
-      failed: q?.failed ?? 0,
-      cancelled: q?.cancelled ?? 0,
-      paused: q?.paused === 1,
-    }
+    const q = queueOf(id)
+    return { ...q.counts, paused: q.paused }
   }
 
   return {

@@ -2,7 +2,6 @@
 // priority then age, up to the queue's concurrency, records each attempt's start durably, sends through
 // the session's engine and records the outcome. It is woken by commits, never by polling.
 import type { QueueConfig } from '../../machines/queue-events.ts'
-import { defaultQueueConfig } from '../../machines/queue-machine.ts'
 import type { Clock, TimerHandle } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler, Fact } from '../core/command-handler.ts'
@@ -11,6 +10,7 @@ import { EngineError, type WhatsAppEngine } from '../engines/engine.ts'
 import { IllegalStateError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { SendMetrics } from '../metrics.ts'
+import { queueStateReader } from '../projections/queue-state.ts'
 import type { RuntimeLog } from './session-actor.ts'
 
 export interface DispatcherDeps {
@@ -25,7 +25,6 @@ export interface DispatcherDeps {
   metrics?: SendMetrics
 }
 
-type QueueRow = { paused: number; cooldown_until: string | null; config: string }
 type WaitingJob = { id: string; chat_id: string; body: string; created_at: string }
 
 /** Chats found on WhatsApp (or not) stay known this long; a first send to a chat asks. */
@@ -45,7 +44,7 @@ const CHAT_MEMORY = 10_000
 export const createDispatcher = (deps: DispatcherDeps) => {
   const { sessionId, db, commands, clock, log } = deps
   const random = deps.random ?? Math.random
-  const queueRow = db.prepare('SELECT paused, cooldown_until, config FROM queues WHERE session_id = ?')
+  const queueOf = queueStateReader(db)
   const waiting = db.prepare(
     `SELECT id, chat_id, body, created_at FROM jobs WHERE session_id = ? AND status = 'waiting'
      ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`,
@@ -91,10 +90,9 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   const at = () => new Date(clock.now()).toISOString()
 
   const queueState = () => {
-    const row = queueRow.get(sessionId) as QueueRow | undefined
-    const config: QueueConfig = { ...defaultQueueConfig, ...(row ? (JSON.parse(row.config) as object) : {}) }
-    const cooling = row?.cooldown_until ? Date.parse(row.cooldown_until) > clock.now() : false
-    return { paused: row?.paused === 1, cooling, config }
+    const q = queueOf(sessionId)
+    const cooling = q.cooldownUntil ? Date.parse(q.cooldownUntil) > clock.now() : false
+    return { paused: q.paused, cooling, config: q.config }
   }
 
   /** Appends facts to a job unless its machine has moved on; answers whether they were taken. */

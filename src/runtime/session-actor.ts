@@ -124,12 +124,18 @@ export const createSessionActor = (deps: SessionActorDeps) => {
     }
   }
 
-  const stopEngine = async () => {
+  /** Stops hearing the current engine and forgets it (and its QR); answers it for the caller to end. */
+  const releaseEngine = (): WhatsAppEngine | null => {
     const running = engine
     engine = null
     qr = null
     detach?.()
     detach = null
+    return running
+  }
+
+  const stopEngine = async () => {
+    const running = releaseEngine()
     if (running) {
       try {
         await running.stop()
@@ -204,11 +210,7 @@ export const createSessionActor = (deps: SessionActorDeps) => {
         return
       case 'resetEngine':
       case 'logoutEngine': {
-        const running = engine
-        engine = null
-        qr = null
-        detach?.()
-        detach = null
+        const running = releaseEngine()
         if (running) {
           try {
             await running.logout()

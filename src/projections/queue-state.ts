@@ -1,0 +1,36 @@
+// A session's queue as its projection row has it: paused, cooling down until, its config with the
+// defaults filled in, and how many jobs are in each status. A queue never written to has the defaults.
+import type { QueueConfig } from '../../machines/queue-events.ts'
+import { defaultQueueConfig } from '../../machines/queue-machine.ts'
+import type { Db } from '../eventlog/database.ts'
+import { JOB_STATUSES, type JobStatusName as JobStatus } from './rows.ts'
+
+export interface QueueState {
+  paused: boolean
+  /** ISO time the rate-limit cooldown ends, or null. */
+  cooldownUntil: string | null
+  config: QueueConfig
+  counts: Record<JobStatus, number>
+}
+
+type QueueRow = Record<JobStatus, number> & { paused: number; cooldown_until: string | null; config: string }
+
+/**
+ * @example
+ * const queueOf = queueStateReader(db)
+ * queueOf('default').config.concurrency // 3 unless configured
+ */
+export const queueStateReader = (db: Db) => {
+  const row = db.prepare(
+    `SELECT paused, cooldown_until, config, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`,
+  )
+  return (sessionId: string): QueueState => {
+    const r = row.get(sessionId) as QueueRow | undefined
+    return {
+      paused: r?.paused === 1,
+      cooldownUntil: r?.cooldown_until ?? null,
+      config: { ...defaultQueueConfig, ...(r ? (JSON.parse(r.config) as Partial<QueueConfig>) : {}) },
+      counts: Object.fromEntries(JOB_STATUSES.map((s) => [s, r?.[s] ?? 0])) as Record<JobStatus, number>,
+    }
+  }
+}
