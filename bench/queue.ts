@@ -13,9 +13,7 @@ import { openCore } from '../src/core/open-core.ts'
 import { createSimulator } from '../src/engines/simulator.ts'
 import { ulidSource } from '../src/ids.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
-import { createDispatchers } from '../src/runtime/dispatchers.ts'
-import { createSessionManager } from '../src/runtime/session-manager.ts'
-import { createTimerScheduler } from '../src/runtime/timer-scheduler.ts'
+import { openRuntime } from '../src/runtime/open-runtime.ts'
 
 const SECONDS = Number(process.env['BENCH_QUEUE_SECONDS'] ?? 10)
 const JOBS = Number(process.env['BENCH_QUEUE_JOBS'] ?? 20_000)
@@ -118,26 +116,10 @@ const openQueue = async (concurrency: number) => {
   const core = openCore({ file: join(freshDir(), 'kurir.db'), synchronous: 'FULL', clock })
   const newId = ulidSource(clock)
   const simulator = createSimulator({ dataDir: freshDir(), clock, newId, linkAfterMs: 0 })
-  const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
-  scheduler.start()
-  const sessions = createSessionManager({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    engines: simulator,
-    clock,
-    log: silent,
-  })
+  const runtime = openRuntime({ core, engines: simulator, log: silent })
+  const { sessions, dispatchers } = runtime
   await sessions.boot()
   while (sessions.get('default').state() !== 'ready') await new Promise((r) => setTimeout(r, 5))
-  const dispatchers = createDispatchers({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    readyEngine: sessions.readyEngine,
-    clock,
-    log: silent,
-  })
   await dispatchers.boot()
   const at = () => new Date(clock.now()).toISOString()
   await core.commands.execute(streamIds.queue('default'), () => [
@@ -166,10 +148,7 @@ const openQueue = async (concurrency: number) => {
       ])
       .then(() => jobId)
   const close = async () => {
-    await scheduler.stop()
-    dispatchers.close()
-    await sessions.close()
-    await dispatchers.drained()
+    await runtime.close()
     await core.close()
   }
   return { core, enqueue, newId, at, close }

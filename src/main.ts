@@ -11,10 +11,10 @@ import { type Core, openCore } from './core/open-core.ts'
 import { ulidSource } from './ids.ts'
 import { type Logger, unredacted } from './logger.ts'
 import { createMetrics } from './metrics.ts'
-import { createDispatchers } from './runtime/dispatchers.ts'
 import { enginesOf } from './runtime/engines-of.ts'
-import { createSessionManager, type SessionManager } from './runtime/session-manager.ts'
-import { createTimerScheduler, type TimerScheduler } from './runtime/timer-scheduler.ts'
+import { openRuntime } from './runtime/open-runtime.ts'
+import type { SessionManager } from './runtime/session-manager.ts'
+import type { TimerScheduler } from './runtime/timer-scheduler.ts'
 
 export interface Gateway {
   core: Core
@@ -61,14 +61,6 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
   })
   log.info({ dbFile: config.dbFile, synchronous: config.synchronous }, 'database ready')
   metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
-  const scheduler = createTimerScheduler({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    clock: core.clock,
-    log,
-  })
-  scheduler.start()
   const secret = resolveJwtSecret({
     secretFromEnv: config.jwtSecret,
     dataDir: config.dataDir,
@@ -95,27 +87,17 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
   const { engines, simulator, problem } = enginesOf(config, { clock: core.clock, newId })
   if (problem) log.error({ err: problem }, `WhatsApp cannot start: ${problem.message}`)
   log.info({ engine: engines.kind }, 'WhatsApp engine')
-  const sessions = createSessionManager({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
+  const runtime = openRuntime({
+    core,
     engines,
-    clock: core.clock,
     log,
     defaults: { keepaliveMs: config.keepaliveMs },
+    metrics: metrics.send,
     ...(onQr ? { onQr } : {}),
   })
+  const { scheduler, sessions } = runtime
   await sessions.boot()
-  const dispatchers = createDispatchers({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    readyEngine: sessions.readyEngine,
-    clock: core.clock,
-    log,
-    metrics: metrics.send,
-  })
-  await dispatchers.boot()
+  await runtime.dispatchers.boot()
   const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
   const throttle = createLoginThrottle({ clock: core.clock })
   // Ends open event streams when the gateway closes, so that closing does not wait on them.
@@ -171,12 +153,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
         await closed
         clearInterval(sweep)
         clearTimeout(grace)
-        await scheduler.stop()
-        // No new send starts; every engine stops (no browser outlives the gateway; a send it had in
-        // flight fails, retryably); the outcome of every send is recorded before the database closes.
-        dispatchers.close()
-        await sessions.close()
-        await dispatchers.drained()
+        await runtime.close()
         await core.close()
         log.info('Kurir stopped')
       })()

@@ -6,8 +6,7 @@ import {
   type EngineListener,
   type WhatsAppEngine,
 } from '../../src/engines/engine.ts'
-import { createSessionManager } from '../../src/runtime/session-manager.ts'
-import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
+import { openRuntime } from '../../src/runtime/open-runtime.ts'
 import { createFakeClock } from '../support/fake-clock.ts'
 import { openTestCore } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
@@ -72,21 +71,11 @@ const setup = async () => {
   const dir = tempDir()
   const clock = createFakeClock()
   const core = openTestCore(dir, { clock })
-  const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
-  scheduler.start()
   const engines = scriptedEngines()
-  const sessions = createSessionManager({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    engines: engines.factory,
-    clock,
-    log: silent,
-    random: () => 0.5,
-  })
+  const runtime = openRuntime({ core, engines: engines.factory, log: silent, random: () => 0.5 })
+  const { scheduler, sessions } = runtime
   closers.push(async () => {
-    await scheduler.stop()
-    await sessions.close()
+    await runtime.close()
     await core.close()
   })
   const settle = async () => {

@@ -4,8 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { findChrome } from '../../src/engines/chrome-path.ts'
 import { createWwebjsEngines } from '../../src/engines/wwebjs.ts'
-import { createSessionManager } from '../../src/runtime/session-manager.ts'
-import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
+import { openRuntime } from '../../src/runtime/open-runtime.ts'
 import { createFakeClock } from '../support/fake-clock.ts'
 import { processesMentioning } from '../support/processes.ts'
 import { openTestCore } from '../support/store.ts'
@@ -31,17 +30,13 @@ describe('a session on whatsapp-web.js and the real Chromium, offline', () => {
     const dataDir = tempDir()
     const clock = createFakeClock()
     const core = openTestCore(dataDir, { clock })
-    const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
-    scheduler.start()
-    const sessions = createSessionManager({
-      db: core.db,
-      store: core.store,
-      commands: core.commands,
+    const runtime = openRuntime({
+      core,
       engines: createWwebjsEngines({ dataDir, chromePath, startTimeoutMs: 60_000 }),
-      clock,
       log: silent,
       random: () => 0.5,
     })
+    const { scheduler, sessions } = runtime
     const config = { maxRestarts: 10, restartBaseMs: 1_000, restartMaxMs: 4_000 }
     const actor = await sessions.create('offline', config)
     const context = () => actor.snapshot().context
@@ -74,8 +69,7 @@ describe('a session on whatsapp-web.js and the real Chromium, offline', () => {
     expect(types.filter((t) => t === 'SessionStartFailed')).toHaveLength(11)
     expect(types.filter((t) => t === 'SessionRestartDue')).toHaveLength(10)
 
-    await scheduler.stop()
-    await sessions.close()
+    await runtime.close()
     await core.close()
     expect(processesMentioning(dataDir)).toEqual([])
   }, 300_000)

@@ -8,9 +8,7 @@ import { createUserStore } from '../../src/auth/users.ts'
 import { createSimulator } from '../../src/engines/simulator.ts'
 import { ulidSource } from '../../src/ids.ts'
 import { createMetrics } from '../../src/metrics.ts'
-import { createDispatchers } from '../../src/runtime/dispatchers.ts'
-import { createSessionManager } from '../../src/runtime/session-manager.ts'
-import { createTimerScheduler } from '../../src/runtime/timer-scheduler.ts'
+import { openRuntime } from '../../src/runtime/open-runtime.ts'
 import { createFakeClock } from './fake-clock.ts'
 import { openTestCore } from './store.ts'
 
@@ -35,27 +33,14 @@ export const openTestApi = async (
   metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
   const newId = ulidSource(clock)
   const simulator = createSimulator({ dataDir: dir, clock, newId, linkAfterMs, sendLatencyMs })
-  const scheduler = createTimerScheduler({ db: core.db, store: core.store, commands: core.commands, clock })
-  scheduler.start()
-  const sessions = createSessionManager({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
+  const runtime = openRuntime({
+    core,
     engines: simulator,
-    clock,
-    log: silentLog,
-    random: () => 0.5,
-  })
-  const dispatchers = createDispatchers({
-    db: core.db,
-    store: core.store,
-    commands: core.commands,
-    readyEngine: sessions.readyEngine,
-    clock,
     log: silentLog,
     random: () => 0.5,
     metrics: metrics.send,
   })
+  const { scheduler, sessions, dispatchers } = runtime
   await dispatchers.boot()
   const users = createUserStore({ db: core.db, clock, newId, bcryptCost: 10 })
   const tokens = createTokenService({ db: core.db, users, secret: SECRET, clock, newId })
@@ -111,10 +96,7 @@ export const openTestApi = async (
     login,
     settle,
     close: async () => {
-      await scheduler.stop()
-      dispatchers.close()
-      await sessions.close()
-      await dispatchers.drained()
+      await runtime.close()
       await core.close()
     },
   }
