@@ -1,49 +1,16 @@
 // npm run bench:http — the gateway and a bare Hono hello-world, each in its own process, loaded in the same
 // run with the same autocannon settings; prints req/s and p50/p99 latency with the ratio to the hello-world.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { openCore } from '../src/core/open-core.ts'
+import { fmt, freePort, printTable, signIn, startGateway, startHelloWorld, stopProcesses } from './support.ts'
 
 const CONNECTIONS = 50
 const DURATION_S = Number(process.env['BENCH_HTTP_SECONDS'] ?? 10)
 const ADMIN = { email: 'bench@example.com', password: 'bench password 1' }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
-
-const children: ChildProcess[] = []
-const start = (args: string[], env: NodeJS.ProcessEnv, ready: RegExp) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    children.push(child)
-    let out = ''
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (ready.test(out)) {
-        out = ''
-        // Keep draining the output so a full pipe never blocks the server.
-        child.stdout?.removeAllListeners('data')
-        child.stdout?.resume()
-        resolve()
-      }
-    })
-  })
 
 // USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux Node runs on.
 const USER_HZ = 100
@@ -58,12 +25,12 @@ const cpuSecondsOf = (pid: number | undefined): number => {
   }
 }
 
-const load = async (server: ChildProcess | undefined, url: string, headers: Record<string, string> = {}) => {
+const load = async (server: ChildProcess, url: string, headers: Record<string, string> = {}) => {
   // A short warm-up, then the measured run.
   await autocannon({ url, connections: CONNECTIONS, duration: 2, headers })
-  const cpuBefore = cpuSecondsOf(server?.pid)
+  const cpuBefore = cpuSecondsOf(server.pid)
   const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers })
-  const cpu = cpuSecondsOf(server?.pid) - cpuBefore
+  const cpu = cpuSecondsOf(server.pid) - cpuBefore
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers, ${r.errors} errors`)
   return {
     rps: r.requests.average,
@@ -88,41 +55,23 @@ const main = async () => {
 
     const helloPort = await freePort()
     const gatewayPort = await freePort()
-    await start(
-      ['--import', 'tsx', new URL('./hello-world.ts', import.meta.url).pathname],
-      { PORT: String(helloPort) },
-      /ready/,
-    )
-    await start(
-      [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
-      {
-        PORT: String(gatewayPort),
-        DATA_DIR: dataDir,
-        ADMIN_EMAIL: ADMIN.email,
-        ADMIN_PASSWORD: ADMIN.password,
-        SQLITE_SYNCHRONOUS: 'NORMAL',
-        // The default session runs on the simulator: a benchmark has no phone to scan a QR.
-        WA_ENGINE: 'simulator',
-        LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
-      },
-      /listening on/,
-    )
-    const base = `http://127.0.0.1:${gatewayPort}`
-    const login = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(ADMIN),
+    const helloServer = await startHelloWorld(helloPort)
+    const gateway = await startGateway(gatewayPort, {
+      DATA_DIR: dataDir,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      SQLITE_SYNCHRONOUS: 'NORMAL',
+      // The default session runs on the simulator: a benchmark has no phone to scan a QR.
+      WA_ENGINE: 'simulator',
+      LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
     })
-    if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`)
-    const { token } = (await login.json()) as { token: string }
-    const auth = { Authorization: `Bearer ${token}` }
+    const base = `http://127.0.0.1:${gatewayPort}`
+    const auth = await signIn(base, ADMIN)
 
-    const [helloServer, gateway] = children
     const hello = await load(helloServer, `http://127.0.0.1:${helloPort}/`)
     const status = await load(gateway, `${base}/api/whatsapp/status`, auth)
     const event = await load(gateway, `${base}/api/events?stream=queue-default&limit=1`, auth)
 
-    const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
     const us = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-')
     const rows: string[][] = [
       ['measure', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'vs hello-world', 'goal'],
@@ -154,16 +103,12 @@ const main = async () => {
         event.rps / hello.rps >= 0.5 ? '≥ 0.50: met' : '≥ 0.50: MISSED',
       ],
     ]
-    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? []
-    console.log(
+    printTable(
       `Kurir HTTP benchmark — node ${process.version}, ${CONNECTIONS} connections, ${DURATION_S} s each`,
+      rows,
     )
-    rows.forEach((r, i) => {
-      console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' │ '))
-      if (i === 0) console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
-    })
   } finally {
-    for (const c of children) c.kill('SIGTERM')
+    stopProcesses()
     rmSync(dataDir, { recursive: true, force: true })
   }
 }

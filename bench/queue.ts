@@ -1,9 +1,7 @@
 // npm run bench:queue — the message queue on the simulator (no latency, no pacing): durable enqueue over
 // HTTP next to a bare Hono hello-world in the same run, jobs completed per second at concurrency 3 and 50,
 // and enqueue-to-send latency on an idle queue.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
@@ -14,6 +12,7 @@ import { createSimulator } from '../src/engines/simulator.ts'
 import { ulidSource } from '../src/ids.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { openRuntime } from '../src/runtime/open-runtime.ts'
+import { fmt, freePort, printTable, signIn, startGateway, startHelloWorld, stopProcesses } from './support.ts'
 
 const SECONDS = Number(process.env['BENCH_QUEUE_SECONDS'] ?? 10)
 const JOBS = Number(process.env['BENCH_QUEUE_JOBS'] ?? 20_000)
@@ -25,39 +24,6 @@ const root = mkdtempSync(join(tmpdir(), 'kurir-bench-queue-'))
 let dirs = 0
 const freshDir = () => join(root, `run-${++dirs}`)
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      const port = typeof a === 'object' && a ? a.port : 0
-      s.close(() => resolve(port))
-    })
-  })
-
-const children: ChildProcess[] = []
-const start = (args: string[], env: NodeJS.ProcessEnv, ready: RegExp) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...env },
-      // The gateway draws its QR on stderr; a benchmark has no phone to scan it.
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    children.push(child)
-    let out = ''
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (ready.test(out)) {
-        out = ''
-        child.stdout?.removeAllListeners('data')
-        child.stdout?.resume()
-        resolve()
-      }
-    })
-  })
-
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0
 
@@ -65,33 +31,17 @@ const percentile = (sorted: number[], p: number) =>
 const enqueueOverHttp = async () => {
   const helloPort = await freePort()
   const gatewayPort = await freePort()
-  await start(
-    ['--import', 'tsx', new URL('./hello-world.ts', import.meta.url).pathname],
-    { PORT: String(helloPort) },
-    /ready/,
-  )
-  await start(
-    [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
-    {
-      PORT: String(gatewayPort),
-      DATA_DIR: freshDir(),
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      SQLITE_SYNCHRONOUS: 'FULL',
-      WA_ENGINE: 'simulator',
-      SIM_LINK_AFTER_MS: '-1',
-      LOG_LEVEL: 'info',
-    },
-    /listening on/,
-  )
-  const base = `http://127.0.0.1:${gatewayPort}`
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(ADMIN),
+  await startHelloWorld(helloPort)
+  await startGateway(gatewayPort, {
+    DATA_DIR: freshDir(),
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    SQLITE_SYNCHRONOUS: 'FULL',
+    WA_ENGINE: 'simulator',
+    SIM_LINK_AFTER_MS: '-1',
   })
-  const { token } = (await login.json()) as { token: string }
-  const auth = { Authorization: `Bearer ${token}` }
+  const base = `http://127.0.0.1:${gatewayPort}`
+  const auth = await signIn(base, ADMIN)
   const run = async (opts: autocannon.Options) => {
     await autocannon({ ...opts, duration: 2 })
     const r = await autocannon({ ...opts, duration: SECONDS })
@@ -106,7 +56,7 @@ const enqueueOverHttp = async () => {
     headers: { ...auth, 'Content-Type': 'application/json' },
     body: JSON.stringify({ number: '081234567890', message: 'Your invoice 42 is due on Friday.' }),
   })
-  for (const c of children.splice(0)) c.kill('SIGTERM')
+  stopProcesses()
   return { hello, enqueue }
 }
 
@@ -258,32 +208,19 @@ const memory = async () => {
   const dataDir = freshDir()
   const seeded = await seedLargeLog(dataDir)
   const port = await freePort()
-  await start(
-    [new URL('../src/cli/kurir.mjs', import.meta.url).pathname, 'serve'],
-    {
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      WA_ENGINE: 'simulator',
-      SIM_LINK_AFTER_MS: '-1',
-      LOG_LEVEL: 'info',
-    },
-    /listening on/,
-  )
-  const gateway = children.at(-1)
+  const gateway = await startGateway(port, {
+    DATA_DIR: dataDir,
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    WA_ENGINE: 'simulator',
+    SIM_LINK_AFTER_MS: '-1',
+  })
   const rssMb = () => {
-    const status = readFileSync(`/proc/${gateway?.pid}/status`, 'utf8')
+    const status = readFileSync(`/proc/${gateway.pid}/status`, 'utf8')
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
   }
   const base = `http://127.0.0.1:${port}`
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(ADMIN),
-  })
-  const { token } = (await login.json()) as { token: string }
-  const auth = { Authorization: `Bearer ${token}` }
+  const auth = await signIn(base, ADMIN)
   let most = rssMb()
   for (let i = 0; i < 20; i++) {
     for (const path of [
@@ -303,7 +240,7 @@ const memory = async () => {
       counts: { waiting: number }
     }
   ).counts.waiting
-  for (const c of children.splice(0)) c.kill('SIGTERM')
+  stopProcesses()
   return { ...seeded, waitingSeen: waiting, rssMb: most }
 }
 
@@ -314,7 +251,6 @@ const main = async () => {
     const c50 = await throughput(50)
     const lat = await latency()
     const mem = await memory()
-    const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
     const ratio = enqueue.rps / hello.rps
     const rows = [
       ['measure', 'result', 'vs baseline', 'goal'],
@@ -350,16 +286,12 @@ const main = async () => {
         mem.rssMb < 200 ? '< 200 MB: met' : '< 200 MB: MISSED',
       ],
     ]
-    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? []
-    console.log(
+    printTable(
       `Kurir queue benchmark — node ${process.version}, simulator without latency, pacing off, ${fmt(JOBS)} jobs per throughput run`,
+      rows,
     )
-    rows.forEach((r, i) => {
-      console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join(' │ '))
-      if (i === 0) console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
-    })
   } finally {
-    for (const c of children) c.kill('SIGTERM')
+    stopProcesses()
     rmSync(root, { recursive: true, force: true })
   }
 }
