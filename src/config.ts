@@ -2,6 +2,7 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from './errors.ts'
+import type { LogFormat } from './logger.ts'
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -22,7 +23,9 @@ const schema = z.object({
     .pipe(z.enum(['FULL', 'NORMAL']))
     .default('FULL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   INSPECT: z.enum(['0', '1', '']).optional(),
+  INSPECT_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   NODE_ENV: z.string().optional(),
   CORS_ORIGINS: z
     .string()
@@ -53,7 +56,12 @@ export interface Config {
   defaultCountryCode: string
   synchronous: 'FULL' | 'NORMAL'
   logLevel: string
+  /** LOG_FORMAT: JSON lines or readable ones; unset: readable on a terminal, JSON otherwise. */
+  logFormat: LogFormat | undefined
+  /** INSPECT=1: the live machines are reported to the XState inspector (development only). */
   inspect: boolean
+  /** INSPECT_PORT: the inspector's local relay (HTTP page and WebSocket) on 127.0.0.1. */
+  inspectPort: number
   production: boolean
   /** Origins allowed by CORS (CORS_ORIGINS, comma separated); none by default. */
   corsOrigins: string[]
@@ -93,7 +101,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     defaultCountryCode: e.DEFAULT_COUNTRY_CODE,
     synchronous: e.SQLITE_SYNCHRONOUS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     inspect: e.INSPECT === '1',
+    inspectPort: e.INSPECT_PORT,
     production: e.NODE_ENV === 'production',
     corsOrigins: e.CORS_ORIGINS ?? [],
     bcryptCost: e.BCRYPT_COST,

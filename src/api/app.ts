@@ -7,11 +7,13 @@ import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { authRoutes } from './auth-routes.ts'
+import { dashboardRoutes } from './dashboard-routes.ts'
 import type { ApiDeps, ApiEnv } from './deps.ts'
 import { edge } from './edge.ts'
 import { errorBody, toErrorResponse } from './errors.ts'
 import { eventRoutes } from './event-routes.ts'
 import { jobRoutes } from './job-routes.ts'
+import { machineRoutes } from './machine-routes.ts'
 import { queueRoutes } from './queue-routes.ts'
 import { requireAuth } from './require-auth.ts'
 import { sessionRoutes } from './session-routes.ts'
@@ -129,6 +131,9 @@ export const createApp = (deps: ApiDeps) => {
   app.use('/api/sessions/*', requireAuth(auth))
   app.use('/api/events', requireAuth(auth))
   app.use('/api/events/*', requireAuth(auth))
+  app.use('/api/machines', requireAuth(auth))
+  app.use('/api/machines/*', requireAuth(auth))
+  app.use('/api/streams/*', requireAuth(auth))
   app.route(
     '/',
     jobRoutes({
@@ -169,6 +174,9 @@ export const createApp = (deps: ApiDeps) => {
       ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
     }),
   )
+
+  app.route('/', machineRoutes({ store }))
+  dashboardRoutes(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

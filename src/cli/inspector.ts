@@ -1,5 +1,7 @@
-// `--inspect`: streams a trace to the XState v5 inspector (@statelyai/inspect) over a local WebSocket.
+// `--inspect`: streams a trace to the XState v5 inspector (@statelyai/inspect) through its relay on the
+// loopback address, stripped of phone numbers and message text like the live view (INSPECT=1).
 import type { AnyStateMachine } from 'xstate'
+import type { Snapshot } from '../core/fold.ts'
 import type { TraceLine } from '../core/trace.ts'
 import type { Io } from './main.ts'
 
@@ -12,31 +14,20 @@ export const openInspector = async (
   io: Io,
   streamId: string,
   machine: AnyStateMachine,
+  initial: Snapshot,
 ): Promise<TraceInspector> => {
-  const { createWebSocketInspector } = await import('@statelyai/inspect')
-  const { createInspectorServer } = await import('@statelyai/inspect/server')
-  const port = Number(io.env['INSPECT_PORT'] ?? 8080)
-  const server = createInspectorServer({ port, autoOpen: false })
-  const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` })
-  inspector.start()
-  io.err(`inspector: open http://localhost:${port} in a browser to watch ${streamId}`)
-  inspector.actor(streamId, undefined, { definition: JSON.stringify(machine.definition) })
+  const { connectInspector } = await import('../runtime/inspector-connection.ts')
+  const inspector = await connectInspector(Number(io.env['INSPECT_PORT'] ?? 8080))
+  io.err(`inspector: open ${inspector.url} in a browser on this machine to watch ${streamId}`)
+  inspector.actor(streamId, machine, initial)
   return {
     step(line, machineEvent) {
-      inspector.event(streamId, machineEvent)
-      inspector.snapshot(
-        streamId,
-        { status: line.snapshot.status, context: line.snapshot.context, value: line.snapshot.value } as never,
-        {
-          event: machineEvent,
-        },
-      )
+      inspector.step(streamId, machineEvent, line.snapshot)
     },
     async close() {
       // Give the socket a moment to deliver, then let go.
       await new Promise((r) => setTimeout(r, 500))
-      inspector.stop()
-      server.stop()
+      await inspector.close()
     },
   }
 }

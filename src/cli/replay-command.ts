@@ -50,7 +50,9 @@ export const replayCommand = async (args: string[], io: Io): Promise<number> => 
     }
     const aggregate = aggregateOf(streamId)
     if (core.store.streamVersion(streamId) === 0) throw new NotFoundError(`no events in stream ${streamId}`)
-    const inspector = values.inspect ? await openInspector(io, streamId, aggregate.folder.machine) : null
+    const inspector = values.inspect
+      ? await openInspector(io, streamId, aggregate.folder.machine, aggregate.folder.initial)
+      : null
     const started = performance.now()
     const lines = traceStream(core.store, streamId, (line, machineEvent) =>
       inspector?.step(line, machineEvent),

@@ -111,13 +111,28 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     }
   }
 
-  const isOnWhatsApp = async (engine: WhatsAppEngine, chatId: string): Promise<boolean> => {
-    if (chatId.endsWith('@g.us')) return true
+  /** Whether the job's chat is on WhatsApp: groups are, others are asked once a day. Logs the answer. */
+  const isOnWhatsApp = async (engine: WhatsAppEngine, job: WaitingJob, attempt: number): Promise<boolean> => {
+    const chatId = job.chat_id
+    if (chatId.endsWith('@g.us')) {
+      log.info(
+        { sessionId, jobId: job.id, attempt, onWhatsApp: true, cached: false, group: true },
+        'contact validated',
+      )
+      return true
+    }
     const known = registered.get(chatId)
-    if (known && clock.now() - known.atMs < REGISTRATION_TTL_MS) return known.onWhatsApp
+    if (known && clock.now() - known.atMs < REGISTRATION_TTL_MS) {
+      log.info(
+        { sessionId, jobId: job.id, attempt, onWhatsApp: known.onWhatsApp, cached: true },
+        'contact validated',
+      )
+      return known.onWhatsApp
+    }
     const onWhatsApp = await engine.isRegistered(chatId)
     if (registered.size >= REGISTRATION_CACHE_SIZE) registered.clear()
     registered.set(chatId, { onWhatsApp, atMs: clock.now() })
+    log.info({ sessionId, jobId: job.id, attempt, onWhatsApp, cached: false }, 'contact validated')
     return onWhatsApp
   }
 
@@ -131,10 +146,18 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       return [{ type: 'JobAttemptStarted', data: { attempt: attemptNo, at: at() } }]
     })
     if (!started) return
-    log.debug({ sessionId, jobId: job.id, attempt: attemptNo }, 'processing message')
+    log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'processing message')
     const failed = (error: { code: string; message: string; retryable: boolean }) => {
+      // The code and its class only: an engine's message can quote the chat id.
       log.warn(
-        { sessionId, jobId: job.id, attempt: attemptNo, code: error.code, retryable: error.retryable },
+        {
+          sessionId,
+          jobId: job.id,
+          attempt: attemptNo,
+          errorClass: error.retryable ? 'retryable' : 'permanent',
+          code: error.code,
+          retryable: error.retryable,
+        },
         'message send failed',
       )
       deps.metrics?.failed(sessionId, error.code, error.retryable)
@@ -145,7 +168,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       )
     }
     try {
-      if (!(await isOnWhatsApp(engine, job.chat_id))) {
+      if (!(await isOnWhatsApp(engine, job, attemptNo))) {
         await failed({
           code: 'NOT_REGISTERED',
           message: `${job.chat_id} is not on WhatsApp`,
@@ -153,7 +176,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         })
         return
       }
-      log.debug({ sessionId, jobId: job.id, attempt: attemptNo }, 'contact is on WhatsApp; sending')
+      log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'sending message')
       const sent = await engine.sendText(job.chat_id, job.body)
       log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
       deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())
@@ -165,7 +188,18 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     } catch (err) {
       if (err instanceof EngineError && err.code === 'RATE_LIMITED') {
         // WhatsApp asked us to slow down: the attempt is given back and the whole queue rests.
-        log.warn({ sessionId, jobId: job.id }, 'rate limited by WhatsApp; the queue cools down')
+        log.warn(
+          {
+            sessionId,
+            jobId: job.id,
+            attempt: attemptNo,
+            errorClass: 'rate_limited',
+            code: err.code,
+            retryable: true,
+          },
+          'message send failed',
+        )
+        log.warn({ sessionId }, 'rate limited by WhatsApp; the queue cools down')
         deps.metrics?.rateLimited(sessionId)
         await record(job.id, (state) =>
           state === 'active' ? [{ type: 'JobRateLimited', data: { attempt: attemptNo, at: at() } }] : [],

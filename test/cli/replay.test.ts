@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { streamIds } from '../../src/core/aggregates.ts'
 import { runKurir } from '../support/cli.ts'
-import { job, session } from '../support/facts.ts'
+import { jobSentOnSecondAttempt, session } from '../support/facts.ts'
 import { openTestCore } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -16,14 +16,7 @@ const run = runKurir
 const seeded = async () => {
   const dir = tempDir()
   const core = openTestCore(dir)
-  await core.commands.execute(streamIds.job(JOB), () => [
-    job.queued(),
-    job.started(1),
-    job.failed(1, { retryable: true }),
-    job.due(),
-    job.started(2),
-    job.sent(2),
-  ])
+  await core.commands.execute(streamIds.job(JOB), jobSentOnSecondAttempt)
   await core.commands.execute(streamIds.session('default'), () => [
     session.created(),
     session.startRequested(),

@@ -1,68 +1,20 @@
 // The gateway killed with SIGKILL in the middle of 5,000 sends, then started again: every message reaches a
 // final state, none is sent twice unless its job says it may have been, and the projections match the log.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openCore } from '../../src/core/open-core.ts'
 import { verifyProjections } from '../../src/projections/verify.ts'
+import { killGateway, startGatewayProcess } from '../support/gateway-process.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
-const BIN = new URL('../../src/cli/kurir.mjs', import.meta.url).pathname
-const ADMIN = { email: 'ops@example.com', password: 'crash test password' }
 const MESSAGES = 5_000
 const CONCURRENCY = 3
 
-const startGateway = async (dataDir: string) => {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: {
-      ...process.env,
-      DATA_DIR: dataDir,
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      WA_ENGINE: 'simulator',
-      SIM_LINK_AFTER_MS: '0',
-      // Sends take a moment, so that some are in flight when the process is killed.
-      SIM_SEND_LATENCY_MS: '2',
-      SQLITE_SYNCHRONOUS: 'FULL',
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      BCRYPT_COST: '10',
-    },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  })
-  let out = ''
-  let found = false
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`gateway exited early (${code}): ${out}`)))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (found) return
-      out += chunk.toString()
-      const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(out)
-      if (m) {
-        found = true
-        out = ''
-        resolve(Number(m[1]))
-      }
-    })
-  })
-  child.removeAllListeners('exit')
-  const base = `http://127.0.0.1:${port}`
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(ADMIN),
-  })
-  const { token } = (await login.json()) as { token: string }
-  return { child, base, auth: { Authorization: `Bearer ${token}` } }
-}
-
-const killed = (child: ChildProcess) => {
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGKILL')
-  return exited
-}
+// Sends take a moment, so that some are in flight when the process is killed.
+const startGateway = (dataDir: string) => startGatewayProcess(dataDir, { SIM_SEND_LATENCY_MS: '2' })
+const killed = killGateway
 
 const sentLines = (dataDir: string): { body: string }[] => {
   const file = join(dataDir, 'simulator', 'sent.ndjson')

@@ -24,9 +24,11 @@ export const openTestApi = async (
     linkAfterMs?: number
     /** SIM_SEND_LATENCY_MS of the simulator (default 0). */
     sendLatencyMs?: number
+    /** Where the runtime (sessions, dispatchers) logs; silent unless given. */
+    runtimeLog?: Parameters<typeof openRuntime>[0]['log']
   } = {},
 ) => {
-  const { linkAfterMs = -1, sendLatencyMs = 0, ...appOptions } = options
+  const { linkAfterMs = -1, sendLatencyMs = 0, runtimeLog = silentLog, ...appOptions } = options
   const clock = createFakeClock()
   const metrics = createMetrics()
   const core = openTestCore(dir, { clock, onCommitted: (n, s) => metrics.committed(n, s) })
@@ -36,7 +38,7 @@ export const openTestApi = async (
   const runtime = openRuntime({
     core,
     engines: simulator,
-    log: silentLog,
+    log: runtimeLog,
     random: () => 0.5,
     metrics: metrics.send,
   })
@@ -95,6 +97,15 @@ export const openTestApi = async (
     get,
     login,
     settle,
+    /** The default session created, started and linked: `ready`. */
+    ready: async () => {
+      await sessions.create('default')
+      await sessions.start('default')
+      await settle()
+      simulator.link('default')
+      await settle()
+      if (sessions.get('default').state() !== 'ready') throw new Error('the default session is not ready')
+    },
     close: async () => {
       await runtime.close()
       await core.close()

@@ -108,3 +108,13 @@ export const queue = {
   cooldownStarted: () => fact('QueueCooldownStarted', { reason: 'RATE_LIMITED', at: at() }),
   cooldownEnded: timerFact('QueueCooldownEnded', 'cooldown'),
 }
+
+/** A job sent on its second attempt, after a retryable failure and its backoff. */
+export const jobSentOnSecondAttempt = () => [
+  job.queued(),
+  job.started(1),
+  job.failed(1, { retryable: true }),
+  job.due(),
+  job.started(2),
+  job.sent(2),
+]
