@@ -11,6 +11,7 @@ import { openCore } from '../src/core/open-core.ts'
 import { traceStream } from '../src/core/trace.ts'
 import type { Synchronous } from '../src/eventlog/database.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
+import { jobQueuedData } from './support.ts'
 
 const REBUILD_EVENTS = Number(process.env['BENCH_REBUILD_EVENTS'] ?? 1_000_000)
 const APPEND_EVENTS = Number(process.env['BENCH_APPEND_EVENTS'] ?? 100_000)
@@ -114,19 +115,9 @@ const seedLog = (file: string, n: number) => {
         const facts: [string, Record<string, unknown>][] = [
           [
             'JobQueued',
-            {
-              jobId,
-              sessionId: 'default',
-              chatId: '6281234567890@c.us',
-              body: 'Your invoice INV-2026-0042 is due on 31 January.',
+            jobQueuedData(jobId, '6281234567890@c.us', at(0), {
               priority: job % 7 === 0 ? 'high' : 'normal',
-              maxAttempts: 5,
-              backoffBaseMs: 2000,
-              backoffMaxMs: 60000,
-              sendAt: null,
-              idempotencyKey: null,
-              at: at(0),
-            },
+            }),
           ],
           ['JobAttemptStarted', { attempt: 1, at: at(5) }],
         ]

@@ -12,7 +12,16 @@ import { createSimulator } from '../src/engines/simulator.ts'
 import { ulidSource } from '../src/ids.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { openRuntime } from '../src/runtime/open-runtime.ts'
-import { fmt, freePort, printTable, signIn, startGateway, startHelloWorld, stopProcesses } from './support.ts'
+import {
+  fmt,
+  freePort,
+  jobQueuedData,
+  printTable,
+  signIn,
+  startGateway,
+  startHelloWorld,
+  stopProcesses,
+} from './support.ts'
 
 const SECONDS = Number(process.env['BENCH_QUEUE_SECONDS'] ?? 10)
 const JOBS = Number(process.env['BENCH_QUEUE_JOBS'] ?? 20_000)
@@ -80,20 +89,13 @@ const openQueue = async (concurrency: number) => {
       .execute(streamIds.job(jobId), () => [
         {
           type: 'JobQueued',
-          data: {
+          data: jobQueuedData(
             jobId,
-            sessionId: 'default',
             // Last four digits 3000…7999: numbers the simulator sends to.
-            chatId: `62812${String(Math.floor(i / 5000) % 10_000).padStart(4, '0')}${3000 + (i % 5000)}@c.us`,
-            body: `message ${i}`,
-            priority: 'normal',
-            maxAttempts: 5,
-            backoffBaseMs: 2000,
-            backoffMaxMs: 60_000,
-            sendAt: null,
-            idempotencyKey: null,
-            at: at(),
-          },
+            `62812${String(Math.floor(i / 5000) % 10_000).padStart(4, '0')}${3000 + (i % 5000)}@c.us`,
+            at(),
+            { body: `message ${i}` },
+          ),
         },
       ])
       .then(() => jobId)
@@ -173,19 +175,14 @@ const seedLargeLog = async (dataDir: string) => {
       for (let job = first; job < Math.min(first + 10_000, WAITING + FINISHED); job++) {
         const jobId = `01J${String(job).padStart(23, '0')}`
         const at = (ms: number) => new Date(t0 + job + ms).toISOString()
-        const queued = {
+        const queued = jobQueuedData(
           jobId,
-          sessionId: 'default',
-          chatId: `62812${String(3000 + (job % 5000)).padStart(8, '0')}@c.us`,
-          body: 'Your invoice INV-2026-0042 is due on 31 January.',
-          priority: job % 7 === 0 ? 'high' : 'normal',
-          maxAttempts: 5,
-          backoffBaseMs: 2000,
-          backoffMaxMs: 60000,
-          sendAt: null,
-          idempotencyKey: null,
-          at: at(0),
-        }
+          `62812${String(3000 + (job % 5000)).padStart(8, '0')}@c.us`,
+          at(0),
+          {
+            priority: job % 7 === 0 ? 'high' : 'normal',
+          },
+        )
         const facts: [string, object][] = [['JobQueued', queued]]
         if (job >= WAITING) {
           facts.push(['JobAttemptStarted', { attempt: 1, at: at(1) }])

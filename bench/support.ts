@@ -83,3 +83,23 @@ export const printTable = (title: string, rows: string[][]) => {
     if (i === 0) console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
   })
 }
+
+/** The data of a `JobQueued` fact as the gateway writes it: a normal-priority job of the default session. */
+export const jobQueuedData = (
+  jobId: string,
+  chatId: string,
+  at: string,
+  overrides: { body?: string; priority?: 'high' | 'normal' | 'low' } = {},
+) => ({
+  jobId,
+  sessionId: 'default',
+  chatId,
+  body: overrides.body ?? 'Your invoice INV-2026-0042 is due on 31 January.',
+  priority: overrides.priority ?? 'normal',
+  maxAttempts: 5,
+  backoffBaseMs: 2000,
+  backoffMaxMs: 60_000,
+  sendAt: null,
+  idempotencyKey: null,
+  at,
+})

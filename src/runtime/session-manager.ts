@@ -3,26 +3,18 @@
 
 import type { SessionConfig } from '../../machines/session-events.ts'
 import { defaultSessionConfig } from '../../machines/session-machine.ts'
-import type { Clock } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
-import type { CommandHandler, Fact } from '../core/command-handler.ts'
-import { type EngineFactory, SESSION_ID } from '../engines/engine.ts'
+import type { Fact } from '../core/command-handler.ts'
+import { SESSION_ID } from '../engines/engine.ts'
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
-import type { EventStore } from '../eventlog/event-store.ts'
-import { createSessionActor, type RuntimeLog, type SessionActor } from './session-actor.ts'
+import { createSessionActor, type SessionActor, type SessionActorDeps } from './session-actor.ts'
 
-export interface SessionManagerDeps {
+/** What every session's actor is given, and the database the manager reads the sessions from. */
+export interface SessionManagerDeps extends Omit<SessionActorDeps, 'sessionId'> {
   db: Db
-  store: EventStore
-  commands: CommandHandler
-  engines: EngineFactory
-  clock: Clock
-  log: RuntimeLog
-  random?: () => number
   /** Settings for sessions created without their own (the `default` one included). */
   defaults?: Partial<SessionConfig>
-  onQr?: (sessionId: string, qr: string) => void
 }
 
 /** The session that `/api/whatsapp/…` addresses and `kurir serve` runs. */
@@ -50,7 +42,8 @@ export const checkSessionId = (id: string): string => {
  * await sessions.start('sales')
  */
 export const createSessionManager = (deps: SessionManagerDeps) => {
-  const { db, commands, clock, log } = deps
+  const { db, defaults, ...actorDeps } = deps
+  const { commands, clock, log } = deps
   const actors = new Map<string, SessionActor>()
   const listIds = db.prepare("SELECT id FROM sessions WHERE state <> 'deleted' ORDER BY id").pluck()
   const allIds = db.prepare('SELECT id FROM sessions ORDER BY id').pluck()
@@ -58,23 +51,14 @@ export const createSessionManager = (deps: SessionManagerDeps) => {
   const at = () => new Date(clock.now()).toISOString()
   const config = (own?: Partial<SessionConfig>): SessionConfig => ({
     ...defaultSessionConfig,
-    ...deps.defaults,
+    ...defaults,
     ...own,
   })
 
   const actorOf = (sessionId: string): SessionActor => {
     let actor = actors.get(sessionId)
     if (!actor) {
-      actor = createSessionActor({
-        sessionId,
-        store: deps.store,
-        commands,
-        engines: deps.engines,
-        clock,
-        log,
-        ...(deps.random ? { random: deps.random } : {}),
-        ...(deps.onQr ? { onQr: deps.onQr } : {}),
-      })
+      actor = createSessionActor({ ...actorDeps, sessionId })
       actor.start()
       actors.set(sessionId, actor)
     }
