@@ -1,5 +1,6 @@
 // Exponential backoff with jitter, as a pure function of configuration, attempt and a jitter sample that
 // the caller drew before appending (so folding the same events always gives the same delay).
+import { parseIsoMs } from './instant.ts'
 
 /** How far jitter moves a delay: ±20 %. */
 export const JITTER_RATIO = 0.2
@@ -24,4 +25,4 @@ export const backoffDelay = (
 }
 
 /** An event's ISO instant as epoch milliseconds (pure: parses the payload, reads no clock). */
-export const msOf = (iso: string): number => Date.parse(iso)
+export const msOf = (iso: string): number => parseIsoMs(iso)

@@ -60,10 +60,7 @@ export interface CompiledSnapshot {
 }
 
 interface Compiled {
-  transitions: Map<string, TransitionDef[]>
   afterByDelay: Map<unknown, string>
-  entry: readonly unknown[]
-  exit: readonly unknown[]
   final: boolean
 }
 
@@ -160,10 +157,7 @@ export const compileFolder = (
   const states = new Map<string, Compiled>()
   for (const [key, node] of Object.entries(root.states)) {
     states.set(key, {
-      transitions: node.transitions,
       afterByDelay: new Map(node.after.map((t) => [t.delay, t.eventType])),
-      entry: node.entry,
-      exit: node.exit,
       final: node.type === 'final',
     })
   }
@@ -173,84 +167,157 @@ export const compileFolder = (
     status: states.get(start.value)?.final ? 'done' : 'active',
   }
 
-  const passes = (guard: unknown, context: Ctx, event: Ctx): boolean => {
-    if (guard === undefined) return true
-    if (typeof guard === 'function') return Boolean(guard({ context, event }, undefined))
-    if (typeof guard === 'string') return Boolean((impl.guards[guard] as Fn)({ context, event } as never))
+  /** A guard as a predicate of context and event. */
+  const compileGuard = (guard: unknown): ((context: Ctx, event: Ctx) => boolean) | null => {
+    if (guard === undefined) return null
+    if (typeof guard === 'function') return (context, event) => Boolean(guard({ context, event }, undefined))
+    if (typeof guard === 'string') {
+      const check = impl.guards[guard] as Fn
+      return (context, event) => Boolean(check({ context, event } as never))
+    }
     const g = guard as { type: string; params?: unknown }
-    const params = typeof g.params === 'function' ? g.params({ context, event }) : g.params
-    return Boolean((impl.guards[g.type] as Fn)({ context, event } as never, params as never))
+    const check = impl.guards[g.type] as Fn
+    const params = g.params
+    if (typeof params === 'function')
+      return (context, event) =>
+        Boolean(check({ context, event } as never, params({ context, event }) as never))
+    return (context, event) => Boolean(check({ context, event } as never, params as never))
   }
 
-  const select = (transitions: Map<string, TransitionDef[]>, context: Ctx, event: Ctx) => {
-    const candidates = transitions.get(event['type'] as string)
-    if (candidates === undefined) return undefined
-    for (const t of candidates) if (passes(t.guard, context, event)) return t
-    return undefined
+  /** One action, resolved once, as xstate would run it: returns the context it leaves. */
+  type Run = (context: Ctx, event: Ctx, effects: Effect[], timers: TimerChange[]) => Ctx
+  const compileAction = (action: unknown): Run => {
+    const inline = typeof action === 'function'
+    const name = typeof action === 'string' ? action : inline ? '' : (action as { type: string }).type
+    const resolved = inline ? action : impl.actions[name]
+    const declared =
+      inline || typeof action === 'string' || !('params' in (action as object))
+        ? undefined
+        : (action as { params: unknown }).params
+    const paramsOf: (context: Ctx, event: Ctx) => unknown =
+      typeof declared === 'function'
+        ? (context, event) => (declared as Fn)({ context, event } as never)
+        : () => declared
+    if (!isBuiltin(resolved)) {
+      const type = inline ? (action as Fn).name || '(anonymous)' : name
+      return (context, event, effects) => {
+        const params = paramsOf(context, event)
+        effects.push(params === undefined ? { type } : { type, params })
+        return context
+      }
+    }
+    switch (resolved.type) {
+      case 'xstate.assign': {
+        const assignment = (resolved as unknown as { assignment: unknown }).assignment
+        if (typeof assignment === 'function')
+          return (context, event) => ({
+            ...context,
+            ...(assignment({ context, event }, paramsOf(context, event)) as Ctx),
+          })
+        const entries = Object.entries(assignment as Ctx)
+        return (context, event) => {
+          const args = { context, event }
+          const params = paramsOf(context, event)
+          const partial: Ctx = {}
+          for (const [k, v] of entries) partial[k] = typeof v === 'function' ? v(args, params) : v
+          return { ...context, ...partial }
+        }
+      }
+      case 'xstate.raise': {
+        const r = resolved as unknown as { id: string; delay: unknown }
+        const configured = typeof r.delay === 'string' ? impl.delays[r.delay] : r.delay
+        const delay = delayNameOf(r.id)
+        return (context, event, _effects, timers) => {
+          const delayMs =
+            typeof configured === 'function'
+              ? configured({ context, event }, paramsOf(context, event))
+              : configured
+          if (typeof delayMs !== 'number')
+            throw new Error(`delay ${String(r.delay)} did not give a number of milliseconds`)
+          timers.push({ kind: 'armed', timerId: r.id, delay, delayMs })
+          return context
+        }
+      }
+      default: {
+        const timerId = (resolved as unknown as { sendId: string }).sendId
+        return (context, _event, _effects, timers) => {
+          timers.push({ kind: 'cancelled', timerId })
+          return context
+        }
+      }
+    }
   }
 
   /** Runs actions in order, as xstate resolves them; returns the context they leave. */
   const run = (
-    actions: readonly unknown[],
+    actions: readonly Run[],
     context: Ctx,
     event: Ctx,
     effects: Effect[],
     timers: TimerChange[],
-  ): Ctx => {
+  ) => {
     let ctx = context
-    for (const action of actions) {
-      const inline = typeof action === 'function'
-      const name = typeof action === 'string' ? action : inline ? '' : (action as { type: string }).type
-      const resolved = inline ? action : impl.actions[name]
-      const params =
-        inline || typeof action === 'string' || !('params' in (action as object))
-          ? undefined
-          : typeof (action as { params: unknown }).params === 'function'
-            ? (action as { params: Fn }).params({ context: ctx, event } as never)
-            : (action as { params: unknown }).params
-      if (!isBuiltin(resolved)) {
-        const type = inline ? (action as Fn).name || '(anonymous)' : name
-        effects.push(params === undefined ? { type } : { type, params })
-        continue
-      }
-      const args = { context: ctx, event }
-      switch (resolved.type) {
-        case 'xstate.assign': {
-          const assignment = (resolved as unknown as { assignment: unknown }).assignment
-          let partial: Ctx
-          if (typeof assignment === 'function') {
-            partial = assignment(args, params) as Ctx
-          } else {
-            partial = {}
-            for (const [k, v] of Object.entries(assignment as Ctx))
-              partial[k] = typeof v === 'function' ? v(args, params) : v
-          }
-          ctx = { ...ctx, ...partial }
-          break
-        }
-        case 'xstate.raise': {
-          const r = resolved as unknown as { id: string; delay: unknown }
-          const configured = typeof r.delay === 'string' ? impl.delays[r.delay] : r.delay
-          const delayMs = typeof configured === 'function' ? configured(args, params) : configured
-          if (typeof delayMs !== 'number')
-            throw new Error(`delay ${String(r.delay)} did not give a number of milliseconds`)
-          timers.push({ kind: 'armed', timerId: r.id, delay: delayNameOf(r.id), delayMs })
-          break
-        }
-        case 'xstate.cancel':
-          timers.push({ kind: 'cancelled', timerId: (resolved as unknown as { sendId: string }).sendId })
-          break
-      }
-    }
+    for (const action of actions) ctx = action(ctx, event, effects, timers)
     return ctx
   }
 
-  const toMachineEvent = (snapshot: Snapshot, type: string, data: Record<string, unknown>) => {
-    const delay = delayOfFact.get(type)
-    if (delay === undefined) return { ...data, type }
-    const eventType = states.get((snapshot as unknown as CompiledSnapshot).value)?.afterByDelay.get(delay)
-    return eventType === undefined ? null : { ...data, type: eventType }
+  interface CompiledTransition {
+    guard: ((context: Ctx, event: Ctx) => boolean) | null
+    target: string | null
+    actions: readonly Run[]
   }
+  const compileTransitions = (transitions: Map<string, TransitionDef[]>) =>
+    new Map(
+      [...transitions].map(([eventType, list]) => [
+        eventType,
+        list.map(
+          (t): CompiledTransition => ({
+            guard: compileGuard(t.guard),
+            target: t.target?.[0]?.key ?? null,
+            actions: t.actions.map(compileAction),
+          }),
+        ),
+      ]),
+    )
+  const rootTransitions = compileTransitions(root.transitions)
+  const runs = new Map<
+    string,
+    { transitions: Map<string, CompiledTransition[]>; entry: readonly Run[]; exit: readonly Run[] }
+  >()
+  for (const [key, node] of Object.entries(root.states))
+    runs.set(key, {
+      transitions: compileTransitions(node.transitions),
+      entry: node.entry.map(compileAction),
+      exit: node.exit.map(compileAction),
+    })
+
+  const select = (transitions: Map<string, CompiledTransition[]>, context: Ctx, event: Ctx) => {
+    const candidates = transitions.get(event['type'] as string)
+    if (candidates === undefined) return undefined
+    for (const t of candidates) if (t.guard === null || t.guard(context, event)) return t
+    return undefined
+  }
+
+  /** The machine event of a fact: a copy of its data with `type` set, or the data itself when it is owned. */
+  const eventOf = (
+    snapshot: Snapshot,
+    type: string,
+    data: Record<string, unknown>,
+    owned: boolean,
+  ): Ctx | null => {
+    const delay = delayOfFact.get(type)
+    let eventType = type
+    if (delay !== undefined) {
+      const after = states.get((snapshot as unknown as CompiledSnapshot).value)?.afterByDelay.get(delay)
+      if (after === undefined) return null
+      eventType = after
+    }
+    if (!owned) return { ...data, type: eventType }
+    data['type'] = eventType
+    return data
+  }
+  const toMachineEvent = (snapshot: Snapshot, type: string, data: Record<string, unknown>) =>
+    eventOf(snapshot, type, data, false) as { type: string } | null
 
   const folder: Folder = {
     machine,
@@ -262,31 +329,30 @@ export const compileFolder = (
         context,
         status: states.get(state as string)?.final ? 'done' : 'active',
       }) as unknown as Snapshot,
-    step(snapshot, type, data) {
+    step(snapshot, type, data, owned = false) {
       const before = snapshot as unknown as CompiledSnapshot
       if (before.status !== 'active') return refusedStep(snapshot)
-      const event = toMachineEvent(snapshot, type, data)
+      const event = eventOf(snapshot, type, data, owned)
       if (event === null) return refusedStep(snapshot)
-      const state = states.get(before.value)
+      const state = runs.get(before.value)
       if (state === undefined) throw new Error(`state ${before.value} is not a state of ${machine.id}`)
       const t =
-        select(state.transitions, before.context, event) ?? select(root.transitions, before.context, event)
+        select(state.transitions, before.context, event) ?? select(rootTransitions, before.context, event)
       if (t === undefined) return refusedStep(snapshot)
       const effects: Effect[] = []
       const timers: TimerChange[] = []
       let context = before.context
       let value = before.value
       let status: CompiledSnapshot['status'] = 'active'
-      const target = t.target?.[0]
-      if (target === undefined) {
+      if (t.target === null) {
         context = run(t.actions, context, event, effects, timers)
       } else {
-        const next = states.get(target.key) as Compiled
+        const next = runs.get(t.target) as NonNullable<ReturnType<typeof runs.get>>
         context = run(state.exit, context, event, effects, timers)
         context = run(t.actions, context, event, effects, timers)
         context = run(next.entry, context, event, effects, timers)
-        value = target.key
-        if (next.final) {
+        value = t.target
+        if ((states.get(t.target) as Compiled).final) {
           status = 'done'
           context = run(next.exit, context, event, effects, timers)
         }
@@ -298,7 +364,7 @@ export const compileFolder = (
         after: after as unknown as Snapshot,
         effects,
         timers,
-        firedTimerId: delayOfFact.has(type) ? event.type : null,
+        firedTimerId: delayOfFact.has(type) ? (event['type'] as string) : null,
       }
     },
   }

@@ -28,8 +28,12 @@ export interface Step {
 export interface Folder {
   readonly machine: AnyStateMachine
   readonly initial: Snapshot
-  /** Applies one fact; a fact the machine does not take gives `accepted: false` and the same snapshot. */
-  step(snapshot: Snapshot, type: string, data: Record<string, unknown>): Step
+  /**
+   * Applies one fact; a fact the machine does not take gives `accepted: false` and the same snapshot.
+   * `owned`: the caller gives `data` away (a rebuild's freshly parsed event), so the step may turn it into
+   * the machine event in place instead of copying it.
+   */
+  step(snapshot: Snapshot, type: string, data: Record<string, unknown>, owned?: boolean): Step
   /** The snapshot stored in a projection row, back as a machine snapshot. */
   restore(state: unknown, context: unknown): Snapshot
   /** The xstate event a fact becomes, or null when no active state has that timer armed. */

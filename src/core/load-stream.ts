@@ -1,7 +1,7 @@
 // A stream's current snapshot: restored from its projection row, or folded from its events when there is
 // no row or the row was written by another machine version.
 import type { EventStore } from '../eventlog/event-store.ts'
-import { CONTEXT_IN_COLUMNS, contextOfRow, TABLE_OF } from '../projections/rows.ts'
+import { contextColumns, contextOfRow, TABLE_OF } from '../projections/rows.ts'
 import { type Aggregate, assertReadable, entityIdOf, type StreamType } from './aggregates.ts'
 import type { Snapshot } from './fold.ts'
 
@@ -26,7 +26,7 @@ const lookupOf = (store: EventStore): Lookup => {
           'machine_version',
           'machine_state',
           'context',
-          ...Object.values(CONTEXT_IN_COLUMNS[type as StreamType]),
+          ...contextColumns(type as StreamType),
         ]
         const stmt = store.db.prepare(`SELECT ${columns.join(', ')} FROM ${t.table} WHERE ${t.key} = ?`)
         return [type, (id: string) => stmt.get(id) as SnapshotRow | undefined]

@@ -1,4 +1,5 @@
 // Turns the timers a fold step armed, cancelled or fired into rows for the `timers` projection.
+import { parseIsoMs } from '../../machines/instant.ts'
 import type { TimerRow } from '../projections/projector.ts'
 import type { Aggregate } from './aggregates.ts'
 import type { Step } from './fold.ts'
@@ -6,7 +7,7 @@ import type { Step } from './fold.ts'
 /** The instant a fact carries, as epoch ms. */
 export const atMsOf = (data: Record<string, unknown>): number => {
   const at = data['at']
-  return typeof at === 'string' ? Date.parse(at) : Number.NaN
+  return typeof at === 'string' ? parseIsoMs(at) : Number.NaN
 }
 
 /**

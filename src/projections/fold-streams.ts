@@ -108,7 +108,7 @@ export const foldStreams = (
       const agg = assertReadable({ position, streamId: sid, type, schemaVersion }, aggregate)
       const data = parseJsonObject(text, { position, stream_id: sid, type }, 'data')
       const folder = agg.rebuildFolder
-      const step = folder.step(snapshot ?? folder.initial, type, data)
+      const step = folder.step(snapshot ?? folder.initial, type, data, true)
       if (step.firedTimerId !== null || step.timers.length > 0)
         collectTimerChanges(timers, agg, step, atMsOf(data), v)
       snapshot = step.after

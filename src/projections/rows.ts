@@ -1,9 +1,10 @@
 // The read-model rows of one stream's snapshot, as plain values in column order. Pure: used by the live
 // projector inside the append's transaction and by rebuild workers, which send rows, not snapshots.
-import type { JobContext } from '../../machines/job-machine.ts'
-import type { QueueContext } from '../../machines/queue-machine.ts'
-import type { SessionContext } from '../../machines/session-machine.ts'
-import { toIso } from '../clock.ts'
+import { parseIsoMs } from '../../machines/instant.ts'
+import { initialJobContext, type JobContext } from '../../machines/job-machine.ts'
+import { initialQueueContext, type QueueContext } from '../../machines/queue-machine.ts'
+import { initialSessionContext, type SessionContext } from '../../machines/session-machine.ts'
+import { LAST_FOUR_DIGIT_YEAR_MS, toIso } from '../clock.ts'
 import type { Aggregate, StreamType } from '../core/aggregates.ts'
 import { entityIdOf } from '../core/aggregates.ts'
 import type { Snapshot } from '../core/fold.ts'
@@ -78,7 +79,7 @@ export const TIMER_COLUMNS = [
  * `context` column leaves them out — a message body is stored once — and loading a snapshot puts them
  * back from their columns.
  */
-export const CONTEXT_IN_COLUMNS: Record<StreamType, Readonly<Record<string, string>>> = {
+const CONTEXT_IN_COLUMNS: Record<StreamType, Readonly<Record<string, string>>> = {
   job: {
     jobId: 'id',
     sessionId: 'session_id',
@@ -99,22 +100,69 @@ export const CONTEXT_IN_COLUMNS: Record<StreamType, Readonly<Record<string, stri
   queue: {},
 }
 
-/** The context as the `context` column stores it: without the fields kept in columns. */
-const storedContext = (streamType: StreamType, context: object): string => {
-  const inColumns = CONTEXT_IN_COLUMNS[streamType]
-  const rest: Record<string, unknown> = {}
-  for (const key in context) {
-    if (!(key in inColumns)) rest[key] = (context as Record<string, unknown>)[key]
-  }
-  return JSON.stringify(rest)
+/** Epoch-ms fields a table keeps as an ISO column (context field → column); null stays null. */
+const INSTANTS_IN_COLUMNS: Record<StreamType, Readonly<Record<string, string>>> = {
+  job: {
+    nextAttemptAtMs: 'next_attempt_at',
+    sendAtMs: 'send_at',
+    createdAtMs: 'created_at',
+    updatedAtMs: 'updated_at',
+  },
+  session: { sinceMs: 'since', createdAtMs: 'created_at', updatedAtMs: 'updated_at' },
+  queue: { updatedAtMs: 'updated_at' },
 }
 
-/** The whole context again, from the `context` column and the columns that hold the rest. */
+/** Every column loading a snapshot reads besides the machine's own four. */
+export const contextColumns = (streamType: StreamType): string[] => [
+  ...Object.values(CONTEXT_IN_COLUMNS[streamType]),
+  ...Object.values(INSTANTS_IN_COLUMNS[streamType]),
+]
+
+const INITIAL_CONTEXT: Record<StreamType, Readonly<Record<string, unknown>>> = {
+  job: initialJobContext as unknown as Record<string, unknown>,
+  session: initialSessionContext as unknown as Record<string, unknown>,
+  queue: initialQueueContext as unknown as Record<string, unknown>,
+}
+
+/** An instant its ISO column gives back exactly. */
+const isExactInstant = (v: unknown): boolean =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) <= LAST_FOUR_DIGIT_YEAR_MS
+
+/**
+ * The context as the `context` column stores it: without the fields kept in columns and without the
+ * primitive fields still at the machine's initial value. Most jobs store `{}`.
+ */
+const storedContext = (streamType: StreamType, context: object): string => {
+  const inColumns = CONTEXT_IN_COLUMNS[streamType]
+  const instants = INSTANTS_IN_COLUMNS[streamType]
+  const initial = INITIAL_CONTEXT[streamType]
+  const c = context as Record<string, unknown>
+  let json = ''
+  for (const key in c) {
+    const v = c[key]
+    if (key in inColumns || (key in instants && isExactInstant(v))) continue
+    if (v === initial[key]) continue
+    const text = JSON.stringify(v)
+    if (text === undefined) continue
+    json += `${json === '' ? '' : ','}${JSON.stringify(key)}:${text}`
+  }
+  return `{${json}}`
+}
+
+/**
+ * The whole context again: the machine's initial context, the instants from their ISO columns, the
+ * `context` column, and the fields kept in columns.
+ */
 export const contextOfRow = (
   streamType: StreamType,
   row: Record<string, unknown>,
 ): Record<string, unknown> => {
-  const context = JSON.parse(row['context'] as string) as Record<string, unknown>
+  const context: Record<string, unknown> = { ...INITIAL_CONTEXT[streamType] }
+  for (const [key, column] of Object.entries(INSTANTS_IN_COLUMNS[streamType])) {
+    const iso = row[column]
+    context[key] = typeof iso === 'string' ? parseIsoMs(iso) : null
+  }
+  Object.assign(context, JSON.parse(row['context'] as string))
   for (const [key, column] of Object.entries(CONTEXT_IN_COLUMNS[streamType])) context[key] = row[column]
   return context
 }
