@@ -40,7 +40,24 @@ type Row = [
   data: string,
 ]
 
+export interface FoldOptions {
+  /** Streams per batch handed to the sink. */
+  batchStreams?: number
+  /**
+   * Read the range with one open statement instead of keyset pages: faster, but the connection stays busy
+   * until the fold ends, so only for a connection the sink does not use (a worker's own).
+   */
+  oneStatement?: boolean
+}
+
+export interface FoldTotals {
+  events: number
+  streams: number
+}
+
 /**
+ * Folds the range and hands the sink each batch of rows.
+ *
  * @example
  * foldStreams(db, { after: null, upTo: null }, (batch) => write(batch))
  */
@@ -48,8 +65,28 @@ export const foldStreams = (
   db: Db,
   range: StreamRange,
   sink: (batch: RowBatch) => void,
-  batchStreams = 2000,
-): { events: number; streams: number } => {
+  options: FoldOptions = {},
+): FoldTotals => {
+  const batches = foldBatches(db, range, options)
+  for (;;) {
+    const next = batches.next()
+    if (next.done) return next.value
+    sink(next.value)
+  }
+}
+
+/**
+ * The same fold, one batch at a time: the caller may do other work between batches.
+ *
+ * @example
+ * const batches = foldBatches(reader, range, { oneStatement: true })
+ */
+export function* foldBatches(
+  db: Db,
+  range: StreamRange,
+  options: FoldOptions = {},
+): Generator<RowBatch, FoldTotals, void> {
+  const batchStreams = options.batchStreams ?? 2000
   const bounds = [
     range.after === null ? null : 'stream_id > @after',
     range.upTo === null ? null : 'stream_id <= @upTo',
@@ -60,9 +97,8 @@ export const foldStreams = (
   }
   const cols = 'position, stream_id, version, type, schema_version, data'
   // Keyset pages along the (stream_id, version) index keep memory flat and the connection free.
-  const first = db
-    .prepare(`SELECT ${cols} FROM events ${where(null)} ORDER BY stream_id, version LIMIT ${PAGE_SIZE}`)
-    .raw()
+  const all = `SELECT ${cols} FROM events ${where(null)} ORDER BY stream_id, version`
+  const first = db.prepare(`${all} LIMIT ${PAGE_SIZE}`).raw()
   const next = db
     .prepare(
       `SELECT ${cols} FROM events ${where('(stream_id, version) > (@lastStream, @lastVersion)')}
@@ -88,38 +124,49 @@ export const foldStreams = (
     batch[TARGET[aggregate.streamType]].push(rowOf(aggregate, streamId, version, snapshot))
     for (const t of splitTimerChanges(timers).upsert) batch.timers.push(timerValues(streamId, t))
     streams++
-    if (++inBatch >= batchStreams) {
-      sink(batch)
+    inBatch++
+  }
+
+  const fold = (row: Row) => {
+    const [position, sid, v, type, schemaVersion, text] = row
+    if (sid !== streamId) {
+      finish()
+      streamId = sid
+      aggregate = (aggregates as Record<string, Aggregate | undefined>)[streamTypeOf(sid)]
+      snapshot = null
+      if (timers.size > 0) timers = new Map()
+    }
+    const agg = assertReadable({ position, streamId: sid, type, schemaVersion }, aggregate)
+    const data = parseJsonObject(text, { position, stream_id: sid, type }, 'data')
+    const folder = agg.rebuildFolder
+    // The parsed data is ours alone: the step may make it the machine event.
+    const step = folder.step(snapshot ?? folder.initial, type, data, true)
+    if (step.firedTimerId !== null || step.timers.length > 0)
+      collectTimerChanges(timers, agg, step, atMsOf(data), v)
+    snapshot = step.after
+    version = v
+    events++
+  }
+
+  function* pages(): Generator<Row> {
+    let page = first.all(params) as Row[]
+    while (page.length > 0) {
+      yield* page
+      if (page.length < PAGE_SIZE) return
+      const last = page[page.length - 1] as Row
+      page = next.all({ ...params, lastStream: last[1], lastVersion: last[2] }) as Row[]
+    }
+  }
+  const rows = options.oneStatement ? (db.prepare(all).raw().iterate(params) as Iterable<Row>) : pages()
+  for (const row of rows) {
+    fold(row)
+    if (inBatch >= batchStreams) {
+      yield batch
       batch = emptyBatch()
       inBatch = 0
     }
   }
-
-  let page = first.all(params) as Row[]
-  while (page.length > 0) {
-    for (const [position, sid, v, type, schemaVersion, text] of page) {
-      if (sid !== streamId) {
-        finish()
-        streamId = sid
-        aggregate = (aggregates as Record<string, Aggregate | undefined>)[streamTypeOf(sid)]
-        snapshot = null
-        if (timers.size > 0) timers = new Map()
-      }
-      const agg = assertReadable({ position, streamId: sid, type, schemaVersion }, aggregate)
-      const data = parseJsonObject(text, { position, stream_id: sid, type }, 'data')
-      const folder = agg.rebuildFolder
-      const step = folder.step(snapshot ?? folder.initial, type, data, true)
-      if (step.firedTimerId !== null || step.timers.length > 0)
-        collectTimerChanges(timers, agg, step, atMsOf(data), v)
-      snapshot = step.after
-      version = v
-      events++
-    }
-    if (page.length < PAGE_SIZE) break
-    const last = page[page.length - 1] as Row
-    page = next.all({ ...params, lastStream: last[1], lastVersion: last[2] }) as Row[]
-  }
   finish()
-  if (inBatch > 0) sink(batch)
+  if (inBatch > 0) yield batch
   return { events, streams }
 }

@@ -1,11 +1,14 @@
 // Rebuilds every projection from the event log, into the live tables or into a schema set aside, in one
 // transaction: a log that cannot be read (corrupt JSON, unknown type or version) writes nothing.
-// Large logs are folded by worker threads, one range of streams each, while this thread writes.
+// Large logs are folded by worker threads, one range of streams each, while this thread folds a smaller
+// range of its own on a second, read-only connection and writes every row.
 import { availableParallelism } from 'node:os'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
+import Database from 'better-sqlite3'
 import { ReplayError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
-import { foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
+import { type FoldTotals, foldBatches, foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
 import type { WorkerMessage } from './rebuild-worker.ts'
 import {
   isJobStatus,
@@ -28,13 +31,25 @@ export interface RebuildReport {
 export interface RebuildOptions {
   /** `main` (the live tables) or an attached schema made by createAsideSchema. */
   schema?: string
-  /** Worker threads folding in parallel; 0 folds in this thread. Default: by log size and cores. */
+  /**
+   * Worker threads folding in parallel with this thread; 0 folds in this thread alone. Default: by log
+   * size, one fewer than the cores (at least one, at most three).
+   */
   workers?: number
 }
 
 /** Below this many events, starting workers costs more than it saves. */
 const WORKER_THRESHOLD = 100_000
 const YOUNG_GENERATION_MB = 64
+/**
+ * This thread's share of the folding next to one worker's (1): it also writes every row, so it folds
+ * less. With one worker it folds 3/8 of the streams.
+ */
+const MAIN_FOLD_WEIGHT = 0.6
+/** Page cache for the rebuild's writes: a million events make about 130 MB of rows and indexes. */
+const REBUILD_CACHE_KIB = 256 * 1024
+/** Readers map the file instead of reading it page by page. */
+const READER_MMAP_BYTES = 1 << 30
 
 const insertSql = (schema: string, table: string, columns: readonly string[]) =>
   `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
@@ -42,14 +57,24 @@ const insertSql = (schema: string, table: string, columns: readonly string[]) =>
 const STATUS_INDEX = JOB_COLUMNS.indexOf('status')
 const SESSION_INDEX = JOB_COLUMNS.indexOf('session_id')
 
-/** Splits the streams into `parts` ranges of about equal count, along the (stream_id, version) index. */
-const partition = (db: Db, parts: number): StreamRange[] => {
+/**
+ * Splits the streams into consecutive ranges whose stream counts follow `weights`, along the
+ * (stream_id, version) index.
+ */
+const partition = (db: Db, weights: readonly number[]): StreamRange[] => {
   const streams = db.prepare('SELECT count(*) FROM events WHERE version = 1').pluck().get() as number
   const at = db
     .prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?')
     .pluck()
+  const total = weights.reduce((a, b) => a + b, 0)
   const cuts: (string | null)[] = [null]
-  for (let i = 1; i < parts; i++) cuts.push(at.get(Math.floor((streams * i) / parts) - 1) as string)
+  let sum = 0
+  for (const w of weights.slice(0, -1)) {
+    sum += w
+    const offset = Math.floor((streams * sum) / total) - 1
+    // '' sorts before every stream id: a range cut there is empty.
+    cuts.push(offset < 0 ? '' : ((at.get(offset) as string | undefined) ?? ''))
+  }
   cuts.push(null)
   return cuts.slice(0, -1).map((after, i) => ({ after, upTo: cuts[i + 1] ?? null }))
 }
@@ -95,6 +120,37 @@ const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) =
 }
 
 /**
+ * Folds a range in this thread on a read-only connection of its own (the writing one stays free), one
+ * batch per turn of the event loop so that the workers' rows are written in between.
+ */
+const foldHere = async (
+  file: string,
+  range: StreamRange,
+  write: (batch: RowBatch) => void,
+  check: () => void,
+): Promise<FoldTotals> => {
+  const reader = new Database(file, { readonly: true })
+  try {
+    reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`)
+    reader.exec('BEGIN')
+    const batches = foldBatches(reader, range, { oneStatement: true })
+    try {
+      for (;;) {
+        const next = batches.next()
+        if (next.done) return next.value
+        write(next.value)
+        await nextTurn()
+        check()
+      }
+    } finally {
+      batches.return({ events: 0, streams: 0 })
+    }
+  } finally {
+    reader.close()
+  }
+}
+
+/**
  * Empties the projection tables of `schema` and refills them by folding every stream.
  *
  * @example
@@ -112,7 +168,7 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
   const workers = inMemory
     ? 0
     : (options.workers ??
-      (eventCount >= WORKER_THRESHOLD ? Math.max(1, Math.min(4, availableParallelism())) : 0))
+      (eventCount >= WORKER_THRESHOLD ? Math.max(1, Math.min(3, availableParallelism() - 1)) : 0))
 
   const insert = {
     jobs: db.prepare(insertSql(schema, 'jobs', JOB_COLUMNS)),
@@ -144,6 +200,13 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
     .all(...PROJECTION_TABLES) as { name: string; sql: string }[]
 
   // The live tables are locked for writing from the start; an aside schema leaves them alone.
+  // The new rows and their indexes stay in memory until the commit (the index builds read them back), and
+  // index sorts use every core. Both settings are put back afterwards.
+  const settings = {
+    cache_size: db.pragma('cache_size', { simple: true }),
+    threads: db.pragma('threads', { simple: true }),
+  }
+  db.pragma(`cache_size = ${-REBUILD_CACHE_KIB}`)
   db.exec(schema === 'main' ? 'BEGIN IMMEDIATE' : 'BEGIN')
   try {
     for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
@@ -153,14 +216,21 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
     if (workers === 0) {
       totals = foldStreams(db, { after: null, upTo: null }, write)
     } else {
-      // Once any worker fails, nothing more is written and every worker is stopped before the rollback.
+      // Workers boot while this thread starts on its own range. Once anything fails, nothing more is
+      // written and every worker is stopped before the rollback.
+      const [mine, ...theirs] = partition(db, [MAIN_FOLD_WEIGHT, ...Array(workers).fill(1)])
       let aborted = false
-      const runs = partition(db, workers).map((range) =>
+      let failure: { error: unknown } | null = null
+      const runs = theirs.map((range) =>
         runWorker(db.name, range, (batch) => {
           if (!aborted) write(batch)
         }),
       )
+      for (const run of runs) run.done.catch((error) => (failure ??= { error }))
       try {
+        totals = await foldHere(db.name, mine as StreamRange, write, () => {
+          if (failure) throw failure.error
+        })
         for (const r of await Promise.all(runs.map((run) => run.done))) {
           totals.events += r.events
           totals.streams += r.streams
@@ -171,6 +241,7 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
         throw err
       }
     }
+    db.pragma(`threads = ${Math.min(8, availableParallelism())}`)
     for (const i of indexes)
       db.exec(i.sql.replace(/^CREATE (UNIQUE )?INDEX (\w+)/i, `CREATE $1INDEX ${schema}.$2`))
     const ensureQueue = db.prepare(
@@ -188,6 +259,8 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK')
     throw err
+  } finally {
+    for (const [name, value] of Object.entries(settings)) db.pragma(`${name} = ${value}`)
   }
 }
 

@@ -58,7 +58,10 @@ describe('rebuilding with worker threads', () => {
     }
   })
 
-  it('stops on an unreadable event inside a worker’s range and writes nothing', async () => {
+  it.each([
+    ['a worker’s range', 294],
+    ['the range this thread folds', 6],
+  ])('stops on an unreadable event inside %s and writes nothing', async (_where, broken) => {
     const dir = tempDir()
     const core = await seed(dir)
     const before = dump(core)
@@ -70,13 +73,17 @@ describe('rebuilding with worker threads', () => {
         `INSERT INTO events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at)
          VALUES ('01JFORGED00000000000000000', ?, 'job', 2, 'JobSent', 1, '{"attempt":', '{}', 'x')`,
       )
-      .run(streamIds.job(`01JW${String(294).padStart(22, '0')}`))
+      .run(streamIds.job(`01JW${String(broken).padStart(22, '0')}`))
     raw.close()
     const again = openTestCore(dir)
+    const cacheSize = again.db.pragma('cache_size', { simple: true })
     try {
       await expect(rebuildProjections(again.db, { workers: 2 })).rejects.toThrow(ReplayError)
       await expect(rebuildProjections(again.db, { workers: 2 })).rejects.toThrow(/corrupt JSON in its data/)
       expect(dump(again)).toEqual(before)
+      // The settings a rebuild raises for itself are put back.
+      expect(again.db.pragma('cache_size', { simple: true })).toBe(cacheSize)
+      expect(again.db.pragma('threads', { simple: true })).toBe(0)
     } finally {
       await again.close()
     }
