@@ -1,7 +1,7 @@
 // Rebuilds every projection from the event log, into the live tables or into a schema set aside, in one
 // transaction: a log that cannot be read (corrupt JSON, unknown type or version) writes nothing.
-// Large logs are folded by worker threads, one range of streams each, while this thread folds a smaller
-// range of its own on a second, read-only connection and writes every row.
+// Large logs are folded by worker threads and by this thread, on read-only connections of their own,
+// taking chunks of streams in turn; this thread writes every row.
 import { availableParallelism } from 'node:os'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
@@ -31,6 +31,10 @@ export interface RebuildReport {
 export interface RebuildOptions {
   /** `main` (the live tables) or an attached schema made by createAsideSchema. */
   schema?: string
+  /** Streams per chunk of work (tests make it small to give every thread some). */
+  chunkStreams?: number
+  /** With workers, whether this thread folds chunks too (default) or only writes. */
+  foldHere?: boolean
   /**
    * Worker threads folding in parallel with this thread; 0 folds in this thread alone. Default: by log
    * size, one fewer than the cores (at least one, at most three).
@@ -41,11 +45,6 @@ export interface RebuildOptions {
 /** Below this many events, starting workers costs more than it saves. */
 const WORKER_THRESHOLD = 100_000
 const YOUNG_GENERATION_MB = 64
-/**
- * This thread's share of the folding next to one worker's (1): it also writes every row, so it folds
- * less. With one worker it folds 3/8 of the streams.
- */
-const MAIN_FOLD_WEIGHT = 0.6
 /** Page cache for the rebuild's writes: a million events make about 130 MB of rows and indexes. */
 const REBUILD_CACHE_KIB = 256 * 1024
 /** Readers map the file instead of reading it page by page. */
@@ -57,58 +56,70 @@ const insertSql = (schema: string, table: string, columns: readonly string[]) =>
 const STATUS_INDEX = JOB_COLUMNS.indexOf('status')
 const SESSION_INDEX = JOB_COLUMNS.indexOf('session_id')
 
-/**
- * Splits the streams into consecutive ranges whose stream counts follow `weights`, along the
- * (stream_id, version) index.
- */
-const partition = (db: Db, weights: readonly number[]): StreamRange[] => {
-  const streams = db.prepare('SELECT count(*) FROM events WHERE version = 1').pluck().get() as number
-  const at = db
-    .prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?')
+/** Streams per chunk of work handed to a thread: a few hundred milliseconds of folding. */
+const CHUNK_STREAMS = 8000
+
+/** Cuts the streams into consecutive ranges of about `size` streams, along the (stream_id, version) index. */
+const chunksOf = (db: Db, size: number): StreamRange[] => {
+  const cuts = db
+    .prepare(
+      `SELECT stream_id FROM (
+         SELECT stream_id, row_number() OVER (ORDER BY stream_id) AS n FROM events WHERE version = 1
+       ) WHERE n % ? = 0`,
+    )
     .pluck()
-  const total = weights.reduce((a, b) => a + b, 0)
-  const cuts: (string | null)[] = [null]
-  let sum = 0
-  for (const w of weights.slice(0, -1)) {
-    sum += w
-    const offset = Math.floor((streams * sum) / total) - 1
-    // '' sorts before every stream id: a range cut there is empty.
-    cuts.push(offset < 0 ? '' : ((at.get(offset) as string | undefined) ?? ''))
-  }
-  cuts.push(null)
-  return cuts.slice(0, -1).map((after, i) => ({ after, upTo: cuts[i + 1] ?? null }))
+    .all(size) as string[]
+  const bounds: (string | null)[] = [null, ...cuts, null]
+  return bounds.slice(0, -1).map((after, i) => ({ after, upTo: bounds[i + 1] ?? null }))
 }
 
 interface WorkerRun {
-  done: Promise<{ events: number; streams: number }>
+  done: Promise<void>
   stop: () => Promise<number>
 }
 
-const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) => void): WorkerRun => {
+/**
+ * A worker that folds the chunks it takes from `next` (undefined: none left) and hands their rows and
+ * totals back.
+ */
+const runWorker = (
+  file: string,
+  next: () => StreamRange | undefined,
+  onRows: (batch: RowBatch) => void,
+  onFolded: (totals: FoldTotals) => void,
+): WorkerRun => {
   const worker = new Worker(new URL('./rebuild-worker.mjs', import.meta.url), {
-    workerData: { file, range },
+    workerData: { file },
     // Folding allocates many short-lived objects; a larger young generation makes fewer scavenges.
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   })
-  const done = new Promise<{ events: number; streams: number }>((resolve, reject) => {
+  const done = new Promise<void>((resolve, reject) => {
     let settled = false
     const fail = (err: unknown) => {
       settled = true
       reject(err)
     }
+    const handOut = () => {
+      const range = next()
+      worker.postMessage(range === undefined ? { kind: 'end' } : { kind: 'fold', range })
+    }
     worker.on('message', (m: WorkerMessage) => {
       if (settled) return
-      if (m.kind === 'rows') {
-        try {
-          onRows(m.batch)
-        } catch (err) {
-          fail(err)
-        }
-      } else if (m.kind === 'done') {
-        settled = true
-        resolve({ events: m.events, streams: m.streams })
-      } else {
-        fail(m.replay ? new ReplayError(m.message) : new Error(m.message))
+      try {
+        if (m.kind === 'rows') onRows(m.batch)
+        else if (m.kind === 'ready') {
+          // One chunk ahead: the worker never waits for this thread to hand out the next.
+          handOut()
+          handOut()
+        } else if (m.kind === 'folded') {
+          onFolded(m)
+          handOut()
+        } else if (m.kind === 'ended') {
+          settled = true
+          resolve()
+        } else fail(m.replay ? new ReplayError(m.message) : new Error(m.message))
+      } catch (err) {
+        fail(err)
       }
     })
     worker.on('error', fail)
@@ -120,31 +131,39 @@ const runWorker = (file: string, range: StreamRange, onRows: (batch: RowBatch) =
 }
 
 /**
- * Folds a range in this thread on a read-only connection of its own (the writing one stays free), one
- * batch per turn of the event loop so that the workers' rows are written in between.
+ * Folds the chunks it takes from `next` in this thread, on a read-only connection of its own (the writing
+ * one stays free), one batch per turn of the event loop so that the workers' rows are written in between.
  */
 const foldHere = async (
   file: string,
-  range: StreamRange,
+  next: () => StreamRange | undefined,
   write: (batch: RowBatch) => void,
   check: () => void,
 ): Promise<FoldTotals> => {
+  const totals = { events: 0, streams: 0 }
   const reader = new Database(file, { readonly: true })
   try {
     reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`)
     reader.exec('BEGIN')
-    const batches = foldBatches(reader, range, { oneStatement: true })
-    try {
-      for (;;) {
-        const next = batches.next()
-        if (next.done) return next.value
-        write(next.value)
-        await nextTurn()
-        check()
+    for (let range = next(); range !== undefined; range = next()) {
+      const batches = foldBatches(reader, range, { oneStatement: true })
+      try {
+        for (;;) {
+          const step = batches.next()
+          if (step.done) {
+            totals.events += step.value.events
+            totals.streams += step.value.streams
+            break
+          }
+          write(step.value)
+          await nextTurn()
+          check()
+        }
+      } finally {
+        batches.return({ events: 0, streams: 0 })
       }
-    } finally {
-      batches.return({ events: 0, streams: 0 })
     }
+    return totals
   } finally {
     reader.close()
   }
@@ -192,58 +211,55 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
     for (const row of batch.timers) insert.timers.run(row)
   }
 
-  const indexes = db
-    .prepare(
-      `SELECT name, sql FROM ${schema}.sqlite_master
-       WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (${PROJECTION_TABLES.map(() => '?').join(', ')})`,
-    )
-    .all(...PROJECTION_TABLES) as { name: string; sql: string }[]
-
   // The live tables are locked for writing from the start; an aside schema leaves them alone.
-  // The new rows and their indexes stay in memory until the commit (the index builds read them back), and
-  // index sorts use every core. Both settings are put back afterwards.
-  const settings = {
-    cache_size: db.pragma('cache_size', { simple: true }),
-    threads: db.pragma('threads', { simple: true }),
-  }
+  // Rows arrive in id order and mostly in time order, so their indexes grow at a few ends; in a page cache
+  // large enough to hold them until the commit, keeping the indexes costs less than building them after.
+  const settings = { cache_size: db.pragma('cache_size', { simple: true }) }
   db.pragma(`cache_size = ${-REBUILD_CACHE_KIB}`)
   db.exec(schema === 'main' ? 'BEGIN IMMEDIATE' : 'BEGIN')
   try {
     for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
-    // Filling index-free tables and indexing once at the end is several times faster.
-    for (const i of indexes) db.exec(`DROP INDEX ${schema}.${i.name}`)
     let totals = { events: 0, streams: 0 }
     if (workers === 0) {
       totals = foldStreams(db, { after: null, upTo: null }, write)
     } else {
-      // Workers boot while this thread starts on its own range. Once anything fails, nothing more is
+      // The streams are cut into chunks that this thread and the workers take in turn, so whoever is
+      // less busy folds more; workers boot while this thread starts. Once anything fails, nothing more is
       // written and every worker is stopped before the rollback.
-      const [mine, ...theirs] = partition(db, [MAIN_FOLD_WEIGHT, ...Array(workers).fill(1)])
       let aborted = false
       let failure: { error: unknown } | null = null
-      const runs = theirs.map((range) =>
-        runWorker(db.name, range, (batch) => {
-          if (!aborted) write(batch)
-        }),
+      const chunks = chunksOf(db, options.chunkStreams ?? CHUNK_STREAMS)
+      let taken = 0
+      const next = () => (aborted ? undefined : chunks[taken++])
+      const add = (t: FoldTotals) => {
+        totals.events += t.events
+        totals.streams += t.streams
+      }
+      const runs = Array.from({ length: workers }, () =>
+        runWorker(
+          db.name,
+          next,
+          (batch) => {
+            if (!aborted) write(batch)
+          },
+          add,
+        ),
       )
       for (const run of runs) run.done.catch((error) => (failure ??= { error }))
       try {
-        totals = await foldHere(db.name, mine as StreamRange, write, () => {
-          if (failure) throw failure.error
-        })
-        for (const r of await Promise.all(runs.map((run) => run.done))) {
-          totals.events += r.events
-          totals.streams += r.streams
-        }
+        if (options.foldHere ?? true)
+          add(
+            await foldHere(db.name, next, write, () => {
+              if (failure) throw failure.error
+            }),
+          )
+        await Promise.all(runs.map((run) => run.done))
       } catch (err) {
         aborted = true
         await Promise.all(runs.map((run) => run.stop()))
         throw err
       }
     }
-    db.pragma(`threads = ${Math.min(8, availableParallelism())}`)
-    for (const i of indexes)
-      db.exec(i.sql.replace(/^CREATE (UNIQUE )?INDEX (\w+)/i, `CREATE $1INDEX ${schema}.$2`))
     const ensureQueue = db.prepare(
       `INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`,
     )
