@@ -59,18 +59,29 @@ const SESSION_INDEX = JOB_COLUMNS.indexOf('session_id')
 /** Streams per chunk of work handed to a thread: a few hundred milliseconds of folding. */
 const CHUNK_STREAMS = 8000
 
-/** Cuts the streams into consecutive ranges of about `size` streams, along the (stream_id, version) index. */
-const chunksOf = (db: Db, size: number): StreamRange[] => {
-  const cuts = db
+/**
+ * Hands out consecutive ranges of about `size` streams along the (stream_id, version) index, each found
+ * when it is asked for; undefined once every stream is handed out.
+ */
+const chunker = (db: Db, size: number): (() => StreamRange | undefined) => {
+  const first = db
+    .prepare('SELECT stream_id FROM events WHERE version = 1 ORDER BY stream_id LIMIT 1 OFFSET ?')
+    .pluck()
+  const after = db
     .prepare(
-      `SELECT stream_id FROM (
-         SELECT stream_id, row_number() OVER (ORDER BY stream_id) AS n FROM events WHERE version = 1
-       ) WHERE n % ? = 0`,
+      'SELECT stream_id FROM events WHERE version = 1 AND stream_id > ? ORDER BY stream_id LIMIT 1 OFFSET ?',
     )
     .pluck()
-    .all(size) as string[]
-  const bounds: (string | null)[] = [null, ...cuts, null]
-  return bounds.slice(0, -1).map((after, i) => ({ after, upTo: bounds[i + 1] ?? null }))
+  let cursor: string | null = null
+  let done = false
+  return () => {
+    if (done) return undefined
+    const upTo = (cursor === null ? first.get(size - 1) : after.get(cursor, size - 1)) as string | undefined
+    const range = { after: cursor, upTo: upTo ?? null }
+    if (upTo === undefined) done = true
+    else cursor = upTo
+    return range
+  }
 }
 
 interface WorkerRun {
@@ -217,20 +228,19 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
   const settings = { cache_size: db.pragma('cache_size', { simple: true }) }
   db.pragma(`cache_size = ${-REBUILD_CACHE_KIB}`)
   db.exec(schema === 'main' ? 'BEGIN IMMEDIATE' : 'BEGIN')
+  let aborted = false
   try {
-    for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
     let totals = { events: 0, streams: 0 }
     if (workers === 0) {
+      for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
       totals = foldStreams(db, { after: null, upTo: null }, write)
     } else {
       // The streams are cut into chunks that this thread and the workers take in turn, so whoever is
-      // less busy folds more; workers boot while this thread starts. Once anything fails, nothing more is
-      // written and every worker is stopped before the rollback.
-      let aborted = false
+      // less busy folds more; workers boot while this thread empties the tables and starts folding. Once
+      // anything fails, nothing more is written and every worker is stopped before the rollback.
       let failure: { error: unknown } | null = null
-      const chunks = chunksOf(db, options.chunkStreams ?? CHUNK_STREAMS)
-      let taken = 0
-      const next = () => (aborted ? undefined : chunks[taken++])
+      const chunk = chunker(db, options.chunkStreams ?? CHUNK_STREAMS)
+      const next = () => (aborted ? undefined : chunk())
       const add = (t: FoldTotals) => {
         totals.events += t.events
         totals.streams += t.streams
@@ -247,6 +257,7 @@ export const rebuildProjections = async (db: Db, options: RebuildOptions = {}): 
       )
       for (const run of runs) run.done.catch((error) => (failure ??= { error }))
       try {
+        for (const table of PROJECTION_TABLES) db.prepare(`DELETE FROM ${schema}.${table}`).run()
         if (options.foldHere ?? true)
           add(
             await foldHere(db.name, next, write, () => {
