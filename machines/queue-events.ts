@@ -48,3 +48,14 @@ export type QueueEvent =
   | QueueCooldownEnded
 
 export type QueueEventType = QueueEvent['type']
+
+/** Every queue event type, checked complete by the compiler. */
+export const QUEUE_EVENT_TYPES = Object.keys({
+  QueueConfigured: true,
+  QueuePaused: true,
+  QueueResumed: true,
+  QueueCleared: true,
+  QueueJobsArchived: true,
+  QueueCooldownStarted: true,
+  QueueCooldownEnded: true,
+} satisfies Record<QueueEventType, true>) as QueueEventType[]

@@ -109,3 +109,30 @@ export type SessionEvent =
   | SessionRestartDue
 
 export type SessionEventType = SessionEvent['type']
+
+/** Every session event type, checked complete by the compiler. */
+export const SESSION_EVENT_TYPES = Object.keys({
+  SessionCreated: true,
+  SessionStartRequested: true,
+  SessionStopRequested: true,
+  SessionResetRequested: true,
+  SessionLogoutRequested: true,
+  SessionDeleted: true,
+  SessionResumed: true,
+  SessionConfigured: true,
+  SessionQrIssued: true,
+  SessionAuthenticated: true,
+  SessionReady: true,
+  SessionProbeSucceeded: true,
+  SessionProbeFailed: true,
+  SessionDisconnected: true,
+  SessionStartFailed: true,
+  SessionAuthFailed: true,
+  SessionEngineStopped: true,
+  SessionQrExpired: true,
+  SessionAuthTimedOut: true,
+  SessionStartTimedOut: true,
+  SessionKeepaliveDue: true,
+  SessionProbeTimedOut: true,
+  SessionRestartDue: true,
+} satisfies Record<SessionEventType, true>) as SessionEventType[]

@@ -1,16 +1,14 @@
 // The three kinds of stream and what Kurir knows of each: its machine, its facts, its timers.
+// (No schemas here: rebuild workers load this module, and the schemas stay with the command handler.)
+import { JOB_EVENT_TYPES } from '../../machines/job-events.ts'
 import { JOB_MACHINE_VERSION, jobMachine } from '../../machines/job-machine.ts'
+import { QUEUE_EVENT_TYPES } from '../../machines/queue-events.ts'
 import { QUEUE_MACHINE_VERSION, queueMachine } from '../../machines/queue-machine.ts'
+import { SESSION_EVENT_TYPES } from '../../machines/session-events.ts'
 import { SESSION_MACHINE_VERSION, sessionMachine } from '../../machines/session-machine.ts'
 import { ReplayError, ValidationError } from '../errors.ts'
 import { streamTypeOf } from '../eventlog/types.ts'
 import { compileFolder } from './compiled-fold.ts'
-import {
-  type EventSchemas,
-  jobEventSchemas,
-  queueEventSchemas,
-  sessionEventSchemas,
-} from './event-schemas.ts'
 import { createFolder, type Folder } from './fold.ts'
 
 export type StreamType = 'job' | 'session' | 'queue'
@@ -24,8 +22,8 @@ export interface Aggregate {
   rebuildFolder: Folder
   /** For each delay the machine declares, the fact appended when its persisted timer fires. */
   timerFacts: Record<string, string>
-  /** Every event type of this stream, schema version 1. */
-  schemas: EventSchemas
+  /** Every event type of this stream (schema version 1); src/core/event-schemas.ts has their shapes. */
+  eventTypes: ReadonlySet<string>
 }
 
 const aggregate = (
@@ -33,7 +31,7 @@ const aggregate = (
   machine: Folder['machine'],
   machineVersion: number,
   timerFacts: Record<string, string>,
-  schemas: EventSchemas,
+  eventTypes: readonly string[],
 ): Aggregate => {
   const folder = createFolder(machine, timerFacts)
   const compiled = compileFolder(machine, timerFacts)
@@ -43,12 +41,12 @@ const aggregate = (
     folder,
     rebuildFolder: 'folder' in compiled ? compiled.folder : folder,
     timerFacts,
-    schemas,
+    eventTypes: new Set(eventTypes),
   }
 }
 
 export const aggregates: Record<StreamType, Aggregate> = {
-  job: aggregate('job', jobMachine, JOB_MACHINE_VERSION, { untilDue: 'JobDue' }, jobEventSchemas),
+  job: aggregate('job', jobMachine, JOB_MACHINE_VERSION, { untilDue: 'JobDue' }, JOB_EVENT_TYPES),
   session: aggregate(
     'session',
     sessionMachine,
@@ -61,14 +59,14 @@ export const aggregates: Record<StreamType, Aggregate> = {
       probeTimeout: 'SessionProbeTimedOut',
       restartBackoff: 'SessionRestartDue',
     },
-    sessionEventSchemas,
+    SESSION_EVENT_TYPES,
   ),
   queue: aggregate(
     'queue',
     queueMachine,
     QUEUE_MACHINE_VERSION,
     { cooldown: 'QueueCooldownEnded' },
-    queueEventSchemas,
+    QUEUE_EVENT_TYPES,
   ),
 }
 
@@ -95,10 +93,10 @@ export const assertReadable = (
   event: { position: number; streamId: string; type: string; schemaVersion: number },
   agg: Aggregate | undefined,
 ): Aggregate => {
-  if (agg && event.type in agg.schemas && event.schemaVersion === CURRENT_SCHEMA_VERSION) return agg
+  if (agg && agg.eventTypes.has(event.type) && event.schemaVersion === CURRENT_SCHEMA_VERSION) return agg
   const where = `event at position ${event.position} (${event.type} in ${event.streamId})`
   if (!agg) throw new ReplayError(`${where}: unknown stream type '${streamTypeOf(event.streamId)}'`)
-  if (!(event.type in agg.schemas)) throw new ReplayError(`${where}: unknown event type '${event.type}'`)
+  if (!agg.eventTypes.has(event.type)) throw new ReplayError(`${where}: unknown event type '${event.type}'`)
   throw new ReplayError(
     `${where}: schema version ${event.schemaVersion} is not known to this version of Kurir`,
   )

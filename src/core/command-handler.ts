@@ -7,6 +7,7 @@ import type { EventMetadata, JsonObject, StoredEvent } from '../eventlog/types.t
 import type { IdSource } from '../ids.ts'
 import type { Projector, TimerRow } from '../projections/projector.ts'
 import { type Aggregate, aggregateOf } from './aggregates.ts'
+import { eventSchemasOf } from './event-schemas.ts'
 import { type Snapshot, type Step, stateLabel } from './fold.ts'
 import { loadStream } from './load-stream.ts'
 import { atMsOf, collectTimerChanges, splitTimerChanges } from './timer-changes.ts'
@@ -99,7 +100,7 @@ export const createCommandHandler = ({
       let snapshot = current.snapshot
       const timers = new Map<string, TimerRow | null>()
       facts.forEach((fact, i) => {
-        const schema = aggregate.schemas[fact.type]
+        const schema = eventSchemasOf[aggregate.streamType][fact.type]
         if (!schema) throw new Error(`${fact.type} is not an event of ${aggregate.streamType} streams`)
         schema.parse(fact.data)
         const step = aggregate.folder.step(snapshot, fact.type, fact.data)

@@ -1,6 +1,7 @@
 // The event catalogue: every fact Kurir writes, with its schema version and the shape of its data.
 // Core validates each event against it before appending; replay refuses types and versions not here.
 import { z } from 'zod'
+import type { StreamType } from './aggregates.ts'
 
 const at = z.iso.datetime({ offset: false }).describe('when it happened (ISO 8601 UTC)')
 const jitter = z.number().min(0).max(1).describe('random sample in [0, 1] drawn before the append')
@@ -103,3 +104,10 @@ export const queueEventSchemas = {
 } as const
 
 export type EventSchemas = Record<string, z.ZodObject>
+
+/** The schemas of each stream type's events. */
+export const eventSchemasOf: Record<StreamType, EventSchemas> = {
+  job: jobEventSchemas,
+  session: sessionEventSchemas,
+  queue: queueEventSchemas,
+}

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Aggregate, aggregates } from '../../src/core/aggregates.ts'
 import type { Fact } from '../../src/core/command-handler.ts'
+import { eventSchemasOf } from '../../src/core/event-schemas.ts'
 import { createFolder, type Snapshot } from '../../src/core/fold.ts'
 import { at, job, queue, session } from '../support/facts.ts'
 import { foldFacts } from '../support/given.ts'
@@ -96,7 +97,7 @@ describe('machines: timers', () => {
 
   it.each(all.map((a) => [a.streamType, a] as const))('%s: every timer fact type has a schema', (_t, a) => {
     for (const [delay, type] of Object.entries(a.timerFacts)) {
-      const schema = a.schemas[type]
+      const schema = eventSchemasOf[a.streamType][type]
       expect(schema, `${type} (for ${delay})`).toBeDefined()
       expect(schema?.safeParse({ timer: delay, dueAt: at(), at: at() }).success).toBe(true)
     }

@@ -2,6 +2,7 @@
 import { expect } from 'vitest'
 import type { Aggregate } from '../../src/core/aggregates.ts'
 import type { Fact } from '../../src/core/command-handler.ts'
+import { eventSchemasOf } from '../../src/core/event-schemas.ts'
 import { type Snapshot, type Step, stateLabel } from '../../src/core/fold.ts'
 
 export interface Then {
@@ -19,7 +20,7 @@ const delayName = (timerId: string) => timerId.split('.')[2] ?? timerId
 export const foldFacts = (aggregate: Aggregate, facts: Fact[]): Snapshot => {
   let snapshot = aggregate.folder.initial
   for (const f of facts) {
-    aggregate.schemas[f.type]?.parse(f.data)
+    eventSchemasOf[aggregate.streamType][f.type]?.parse(f.data)
     const step = aggregate.folder.step(snapshot, f.type, f.data)
     if (!step.accepted) throw new Error(`given: ${f.type} was refused in ${stateLabel(snapshot.value)}`)
     snapshot = step.after
@@ -36,7 +37,7 @@ export const given = (aggregate: Aggregate, ...facts: Fact[]) => {
   return {
     snapshot,
     when(fact: Fact) {
-      aggregate.schemas[fact.type]?.parse(fact.data)
+      eventSchemasOf[aggregate.streamType][fact.type]?.parse(fact.data)
       const step: Step = aggregate.folder.step(snapshot, fact.type, fact.data)
       return {
         step,
