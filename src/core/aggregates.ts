@@ -93,7 +93,7 @@ export const assertReadable = (
   event: { position: number; streamId: string; type: string; schemaVersion: number },
   agg: Aggregate | undefined,
 ): Aggregate => {
-  if (agg && agg.eventTypes.has(event.type) && event.schemaVersion === CURRENT_SCHEMA_VERSION) return agg
+  if (agg?.eventTypes.has(event.type) && event.schemaVersion === CURRENT_SCHEMA_VERSION) return agg
   const where = `event at position ${event.position} (${event.type} in ${event.streamId})`
   if (!agg) throw new ReplayError(`${where}: unknown stream type '${streamTypeOf(event.streamId)}'`)
   if (!agg.eventTypes.has(event.type)) throw new ReplayError(`${where}: unknown event type '${event.type}'`)
