@@ -14,6 +14,7 @@ import {
   delayNameOf,
   type Effect,
   type Folder,
+  type Replayed,
   refusedStep,
   type Snapshot,
   type TimerChange,
@@ -185,7 +186,7 @@ export const compileFolder = (
   }
 
   /** One action, resolved once, as xstate would run it: returns the context it leaves. */
-  type Run = (context: Ctx, event: Ctx, effects: Effect[], timers: TimerChange[]) => Ctx
+  type Run = (context: Ctx, event: Ctx, effects: Effect[] | null, timers: TimerChange[]) => Ctx
   const compileAction = (action: unknown): Run => {
     const inline = typeof action === 'function'
     const name = typeof action === 'string' ? action : inline ? '' : (action as { type: string }).type
@@ -201,6 +202,7 @@ export const compileFolder = (
     if (!isBuiltin(resolved)) {
       const type = inline ? (action as Fn).name || '(anonymous)' : name
       return (context, event, effects) => {
+        if (effects === null) return context
         const params = paramsOf(context, event)
         effects.push(params === undefined ? { type } : { type, params })
         return context
@@ -253,7 +255,7 @@ export const compileFolder = (
     actions: readonly Run[],
     context: Ctx,
     event: Ctx,
-    effects: Effect[],
+    effects: Effect[] | null,
     timers: TimerChange[],
   ) => {
     let ctx = context
@@ -319,6 +321,56 @@ export const compileFolder = (
   const toMachineEvent = (snapshot: Snapshot, type: string, data: Record<string, unknown>) =>
     eventOf(snapshot, type, data, false) as { type: string } | null
 
+  /** The machine event type of the last fact `advance` took: a timer fact's is its `after` event. */
+  let firedBy = ''
+  /**
+   * Applies a fact: the snapshot after it, or null when the machine does not take it. Effects are
+   * collected into `effects` unless it is null; timer changes into `timers`.
+   */
+  const advance = (
+    snapshot: Snapshot,
+    type: string,
+    data: Record<string, unknown>,
+    owned: boolean,
+    effects: Effect[] | null,
+    timers: TimerChange[],
+  ): CompiledSnapshot | null => {
+    const before = snapshot as unknown as CompiledSnapshot
+    if (before.status !== 'active') return null
+    const event = eventOf(snapshot, type, data, owned)
+    if (event === null) return null
+    const state = runs.get(before.value)
+    if (state === undefined) throw new Error(`state ${before.value} is not a state of ${machine.id}`)
+    const t =
+      select(state.transitions, before.context, event) ?? select(rootTransitions, before.context, event)
+    if (t === undefined) return null
+    let context = before.context
+    let value = before.value
+    let status: CompiledSnapshot['status'] = 'active'
+    if (t.target === null) {
+      context = run(t.actions, context, event, effects, timers)
+    } else {
+      const next = runs.get(t.target) as NonNullable<ReturnType<typeof runs.get>>
+      context = run(state.exit, context, event, effects, timers)
+      context = run(t.actions, context, event, effects, timers)
+      context = run(next.entry, context, event, effects, timers)
+      value = t.target
+      if ((states.get(t.target) as Compiled).final) {
+        status = 'done'
+        context = run(next.exit, context, event, effects, timers)
+      }
+    }
+    firedBy = event['type'] as string
+    return { value, context, status }
+  }
+  const replayTimers: TimerChange[] = []
+  const replayed: Replayed = {
+    accepted: false,
+    after: initial as unknown as Snapshot,
+    timers: replayTimers,
+    firedTimerId: null,
+  }
+
   const folder: Folder = {
     machine,
     initial: initial as unknown as Snapshot,
@@ -330,42 +382,26 @@ export const compileFolder = (
         status: states.get(state as string)?.final ? 'done' : 'active',
       }) as unknown as Snapshot,
     step(snapshot, type, data, owned = false) {
-      const before = snapshot as unknown as CompiledSnapshot
-      if (before.status !== 'active') return refusedStep(snapshot)
-      const event = eventOf(snapshot, type, data, owned)
-      if (event === null) return refusedStep(snapshot)
-      const state = runs.get(before.value)
-      if (state === undefined) throw new Error(`state ${before.value} is not a state of ${machine.id}`)
-      const t =
-        select(state.transitions, before.context, event) ?? select(rootTransitions, before.context, event)
-      if (t === undefined) return refusedStep(snapshot)
       const effects: Effect[] = []
       const timers: TimerChange[] = []
-      let context = before.context
-      let value = before.value
-      let status: CompiledSnapshot['status'] = 'active'
-      if (t.target === null) {
-        context = run(t.actions, context, event, effects, timers)
-      } else {
-        const next = runs.get(t.target) as NonNullable<ReturnType<typeof runs.get>>
-        context = run(state.exit, context, event, effects, timers)
-        context = run(t.actions, context, event, effects, timers)
-        context = run(next.entry, context, event, effects, timers)
-        value = t.target
-        if ((states.get(t.target) as Compiled).final) {
-          status = 'done'
-          context = run(next.exit, context, event, effects, timers)
-        }
-      }
-      const after: CompiledSnapshot = { value, context, status }
+      const after = advance(snapshot, type, data, owned, effects, timers)
+      if (after === null) return refusedStep(snapshot)
       return {
         accepted: true,
         before: snapshot,
         after: after as unknown as Snapshot,
         effects,
         timers,
-        firedTimerId: delayOfFact.has(type) ? (event['type'] as string) : null,
+        firedTimerId: delayOfFact.has(type) ? firedBy : null,
       }
+    },
+    replay(snapshot, type, data) {
+      replayTimers.length = 0
+      const after = advance(snapshot, type, data, true, null, replayTimers)
+      replayed.accepted = after !== null
+      replayed.after = (after ?? snapshot) as unknown as Snapshot
+      replayed.firedTimerId = after !== null && delayOfFact.has(type) ? firedBy : null
+      return replayed
     },
   }
   return { folder }

@@ -17,7 +17,7 @@ export const atMsOf = (data: Record<string, unknown>): number => {
 export const collectTimerChanges = (
   net: Map<string, TimerRow | null>,
   aggregate: Aggregate,
-  step: Step,
+  step: { readonly timers: readonly Step['timers'][number][]; readonly firedTimerId: string | null },
   atMs: number,
   version: number,
 ): void => {

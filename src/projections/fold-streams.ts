@@ -149,7 +149,8 @@ export function* foldBatches(
       data = parseJsonObject(text, { position, stream_id: sid, type }, 'data')
     const folder = agg.rebuildFolder
     // The parsed data is ours alone: the step may make it the machine event.
-    const step = folder.step(snapshot ?? folder.initial, type, data, true)
+    const from = snapshot ?? folder.initial
+    const step = folder.replay ? folder.replay(from, type, data) : folder.step(from, type, data, true)
     if (step.firedTimerId !== null || step.timers.length > 0)
       collectTimerChanges(timers, agg, step, atMsOf(data), v)
     snapshot = step.after

@@ -86,8 +86,9 @@ const comparable = (s: Snapshot) => ({ value: s.value, context: s.context, statu
 const foldBoth = (facts: { type: string; data: Record<string, unknown> }[]) => {
   let a = xstateFolder.initial
   let b = compiled().initial
-  // The same, with each fact's data given away to the step (as a rebuild does).
+  // The same, with each fact's data given away to the step, and through replay (as a rebuild does).
   let c = compiled().initial
+  let d = compiled().initial
   expect(comparable(b)).toEqual(comparable(a))
   for (const f of facts) {
     const sa = xstateFolder.step(a, f.type, f.data)
@@ -100,9 +101,17 @@ const foldBoth = (facts: { type: string; data: Record<string, unknown> }[]) => {
       expect(s.timers).toEqual(sa.timers)
       expect(s.firedTimerId).toEqual(sa.firedTimerId)
     }
+    const replay = compiled().replay
+    if (!replay) throw new Error('the compiled folder replays')
+    const sd = replay(d, f.type, structuredClone(f.data))
+    expect({ fact: f.type, accepted: sd.accepted }).toEqual({ fact: f.type, accepted: sa.accepted })
+    expect(comparable(sd.after)).toEqual(comparable(sa.after))
+    expect([...sd.timers]).toEqual(sa.timers)
+    expect(sd.firedTimerId).toEqual(sa.firedTimerId)
     a = sa.after
     b = sb.after
     c = sc.after
+    d = sd.after
   }
 }
 
