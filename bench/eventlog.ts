@@ -14,6 +14,7 @@ import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { jobQueuedData } from './support.ts'
 
 const REBUILD_EVENTS = Number(process.env['BENCH_REBUILD_EVENTS'] ?? 1_000_000)
+const REBUILD_RUNS = 3
 const APPEND_EVENTS = Number(process.env['BENCH_APPEND_EVENTS'] ?? 100_000)
 const SINGLE_EVENTS = Number(process.env['BENCH_SINGLE_EVENTS'] ?? 2_000)
 const BATCH = 1000
@@ -165,8 +166,13 @@ const main = async () => {
   const seedStarted = performance.now()
   const core = seedLog(file, REBUILD_EVENTS)
   const seedMs = performance.now() - seedStarted
-  const rebuild = await rebuildProjections(core.db)
+  // This machine's speed drifts within seconds: three rebuilds of the same log, the median reported.
+  const rebuilds = []
+  for (let i = 0; i < REBUILD_RUNS; i++) rebuilds.push(await rebuildProjections(core.db))
+  const byTime = [...rebuilds].sort((a, b) => a.ms - b.ms)
+  const rebuild = byTime[Math.floor(byTime.length / 2)] as (typeof rebuilds)[number]
   const rebuildRate = rebuild.events / (rebuild.ms / 1000)
+  const rebuildTimes = rebuilds.map((r) => (r.ms / 1000).toFixed(2)).join(' / ')
 
   // Trace: a job stream with a retry (6 events), cold (first) and warm (median of 200).
   const traced = streamIds.job(`01J${String(5).padStart(23, '0')}`)
@@ -202,7 +208,7 @@ const main = async () => {
     ],
     ['append, group commit, NORMAL', `${fmt(groupNormal)} ev/s`, (groupNormal / rawNormal).toFixed(3), ''],
     [
-      `rebuild all projections, ${fmt(rebuild.events)} events / ${fmt(rebuild.streams)} streams`,
+      `rebuild all projections, ${fmt(rebuild.events)} events / ${fmt(rebuild.streams)} streams, median of ${REBUILD_RUNS}`,
       `${fmt(rebuildRate)} ev/s (${(rebuild.ms / 1000).toFixed(2)} s)`,
       (rebuildRate / rawFull).toFixed(3),
       rebuildRate >= 200_000 ? 'goal ≥ 200,000: met' : 'goal ≥ 200,000: MISSED',
@@ -226,6 +232,7 @@ const main = async () => {
   console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'))
   for (const r of rows) console.log(line(r))
   console.log(`(seeding the ${fmt(REBUILD_EVENTS)}-event log, not measured: ${(seedMs / 1000).toFixed(1)} s)`)
+  console.log(`(the ${REBUILD_RUNS} rebuilds, in order: ${rebuildTimes} s)`)
 }
 
 try {
