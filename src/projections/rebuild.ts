@@ -9,7 +9,7 @@ import Database from 'better-sqlite3'
 import { ReplayError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import { type FoldTotals, foldBatches, foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
-import type { WorkerMessage } from './rebuild-worker.ts'
+import type { WorkerCommand, WorkerMessage } from './rebuild-worker.ts'
 import {
   isJobStatus,
   JOB_COLUMNS,
@@ -112,7 +112,8 @@ const runWorker = (
     }
     const handOut = () => {
       const range = next()
-      worker.postMessage(range === undefined ? { kind: 'end' } : { kind: 'fold', range })
+      const command: WorkerCommand = range === undefined ? { kind: 'end' } : { kind: 'fold', range }
+      worker.postMessage(command)
     }
     worker.on('message', (m: WorkerMessage) => {
       if (settled) return
