@@ -1,18 +1,8 @@
 // What the benchmarks share: free ports, the processes they start (a gateway, the hello-world baseline),
 // signing in, and the table they print.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
+export { freePort } from '../test/support/free-port.ts'
 
 const children: ChildProcess[] = []
 

@@ -2,7 +2,7 @@
 import { parseIsoMs } from '../../machines/instant.ts'
 import type { TimerRow } from '../projections/projector.ts'
 import type { Aggregate } from './aggregates.ts'
-import type { Step } from './fold.ts'
+import type { TimerChange } from './fold.ts'
 
 /** The instant a fact carries, as epoch ms. */
 export const atMsOf = (data: Record<string, unknown>): number => {
@@ -17,7 +17,7 @@ export const atMsOf = (data: Record<string, unknown>): number => {
 export const collectTimerChanges = (
   net: Map<string, TimerRow | null>,
   aggregate: Aggregate,
-  step: { readonly timers: readonly Step['timers'][number][]; readonly firedTimerId: string | null },
+  step: { readonly timers: readonly TimerChange[]; readonly firedTimerId: string | null },
   atMs: number,
   version: number,
 ): void => {

@@ -1,5 +1,7 @@
 // Folds every stream in a range of stream ids, in (stream_id, version) order, and hands the resulting
 // read-model rows to a sink in batches. Runs in the main thread or in a rebuild worker.
+
+import Database from 'better-sqlite3'
 import { type Aggregate, aggregates, assertReadable, CURRENT_SCHEMA_VERSION } from '../core/aggregates.ts'
 import type { Snapshot } from '../core/fold.ts'
 import { atMsOf, collectTimerChanges, splitTimerChanges } from '../core/timer-changes.ts'
@@ -22,6 +24,20 @@ export interface StreamRange {
 }
 
 const PAGE_SIZE = 20_000
+
+/** Readers map the file instead of reading it page by page. */
+const READER_MMAP_BYTES = 1 << 30
+
+/**
+ * A read-only connection for folding, of its own so that the writing one stays free, with one read
+ * transaction open: every chunk it folds comes from one consistent view of the log.
+ */
+export const openReader = (file: string): Db => {
+  const reader = new Database(file, { readonly: true })
+  reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`)
+  reader.exec('BEGIN')
+  return reader
+}
 
 export const emptyBatch = (): RowBatch => ({ jobs: [], sessions: [], queues: [], timers: [] })
 

@@ -1,9 +1,8 @@
 // A rebuild worker: folds the chunks of streams it is handed, on its own read-only connection, and posts
 // the rows. It says when it is ready, and after each chunk, so that it is handed the next.
 import { parentPort, workerData } from 'node:worker_threads'
-import Database from 'better-sqlite3'
 import { KurirError } from '../errors.ts'
-import { foldStreams, type StreamRange } from './fold-streams.ts'
+import { foldStreams, openReader, type StreamRange } from './fold-streams.ts'
 
 export type WorkerMessage =
   | { kind: 'ready' }
@@ -20,11 +19,7 @@ const port = parentPort
 if (!port) throw new Error('rebuild-worker runs only as a worker thread')
 
 const post = (m: WorkerMessage) => port.postMessage(m)
-const db = new Database(file, { readonly: true })
-// The file is mapped rather than read page by page.
-db.pragma('mmap_size = 1073741824')
-// One read transaction: every chunk is folded from one consistent view of the log.
-db.exec('BEGIN')
+const db = openReader(file)
 port.on('message', (command: WorkerCommand) => {
   // After an error or the first end, whatever was still queued is dropped.
   if (!db.open) return

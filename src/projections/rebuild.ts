@@ -5,10 +5,16 @@
 import { availableParallelism } from 'node:os'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
-import Database from 'better-sqlite3'
 import { ReplayError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
-import { type FoldTotals, foldBatches, foldStreams, type RowBatch, type StreamRange } from './fold-streams.ts'
+import {
+  type FoldTotals,
+  foldBatches,
+  foldStreams,
+  openReader,
+  type RowBatch,
+  type StreamRange,
+} from './fold-streams.ts'
 import type { WorkerCommand, WorkerMessage } from './rebuild-worker.ts'
 import {
   isJobStatus,
@@ -47,8 +53,6 @@ const WORKER_THRESHOLD = 100_000
 const YOUNG_GENERATION_MB = 64
 /** Page cache for the rebuild's writes: a million events make about 130 MB of rows and indexes. */
 const REBUILD_CACHE_KIB = 256 * 1024
-/** Readers map the file instead of reading it page by page. */
-const READER_MMAP_BYTES = 1 << 30
 
 const insertSql = (schema: string, table: string, columns: readonly string[]) =>
   `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
@@ -153,10 +157,8 @@ const foldHere = async (
   check: () => void,
 ): Promise<FoldTotals> => {
   const totals = { events: 0, streams: 0 }
-  const reader = new Database(file, { readonly: true })
+  const reader = openReader(file)
   try {
-    reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`)
-    reader.exec('BEGIN')
     for (let range = next(); range !== undefined; range = next()) {
       const batches = foldBatches(reader, range, { oneStatement: true })
       try {
