@@ -77,10 +77,14 @@ export interface QueueRoutesDeps {
 export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: QueueRoutesDeps) => {
   const app = new OpenAPIHono<ApiEnv>()
   const pending = db
-    .prepare("SELECT id FROM jobs WHERE session_id = ? AND status IN ('waiting', 'delayed')")
+    .prepare(
+      "SELECT id FROM jobs INDEXED BY jobs_by_status WHERE status IN ('waiting', 'delayed') AND session_id = ?",
+    )
     .pluck()
   const sentSince = db
-    .prepare("SELECT count(*) FROM jobs WHERE session_id = ? AND status = 'completed' AND updated_at >= ?")
+    .prepare(
+      "SELECT count(*) FROM jobs INDEXED BY jobs_by_status WHERE status = 'completed' AND updated_at >= ? AND session_id = ?",
+    )
     .pluck()
   const at = () => new Date(clock.now()).toISOString()
 
@@ -218,7 +222,7 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
         {
           counts,
           successRate: finished === 0 ? null : counts.completed / finished,
-          sentLastMinute: sentSince.get(sessionId, new Date(clock.now() - 60_000).toISOString()) as number,
+          sentLastMinute: sentSince.get(new Date(clock.now() - 60_000).toISOString(), sessionId) as number,
         },
         200,
       )

@@ -36,6 +36,10 @@ const LOOKAHEAD = 100
 /** Above this many remembered chats, those outside their gap are forgotten. */
 const CHAT_MEMORY = 10_000
 
+/** A session's next waiting jobs, by priority then age (parameters: session id, how many). */
+export const WAITING_JOBS_SQL = `SELECT id, chat_id, body, created_at FROM jobs WHERE session_id = ? AND status = 'waiting'
+  ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`
+
 /**
  * @example
  * const dispatcher = createDispatcher({ sessionId: 'default', db, commands, readyEngine, clock, log })
@@ -45,10 +49,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   const { sessionId, db, commands, clock, log } = deps
   const random = deps.random ?? Math.random
   const queueOf = queueStateReader(db)
-  const waiting = db.prepare(
-    `SELECT id, chat_id, body, created_at FROM jobs WHERE session_id = ? AND status = 'waiting'
-     ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`,
-  )
+  const waiting = db.prepare(WAITING_JOBS_SQL)
   const inFlight = new Set<string>()
   const registered = new Map<string, { onWhatsApp: boolean; atMs: number }>()
   let pumping = false
@@ -313,7 +314,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     async recoverInterrupted(): Promise<number> {
       const { config } = queueState()
       const active = db
-        .prepare("SELECT id FROM jobs WHERE session_id = ? AND status = 'active'")
+        .prepare("SELECT id FROM jobs INDEXED BY jobs_by_status WHERE status = 'active' AND session_id = ?")
         .pluck()
         .all(sessionId) as string[]
       for (const id of active) {
