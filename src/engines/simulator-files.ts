@@ -1,6 +1,7 @@
 // The simulator's state on disk under DATA_DIR/simulator: which sessions its phone linked, and every
 // message it sent.
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   fsyncSync,
@@ -10,6 +11,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SESSION_ID } from './engine.ts'
 
@@ -28,8 +30,13 @@ export interface SimulatorFiles {
   writeLink(sessionId: string, phoneNumber: string): void
   /** Forgets the session's link; nothing happens when there is none. */
   removeLink(sessionId: string): void
-  /** Appends one JSON line and flushes it to disk before returning. */
-  appendSent(line: SentLine): void
+  /**
+   * Appends one JSON line at once (so lines keep the order of the sends) and resolves once it is flushed
+   * to disk. Sends that append while a flush is running share the next one.
+   */
+  appendSent(line: SentLine): Promise<void>
+  /** Resolves once every line appended so far is flushed (at once when none is waiting). */
+  flushed(): Promise<void>
 }
 
 /** Writes and fsyncs, so what the simulator reports as done survives a crash of the process. */
@@ -64,6 +71,39 @@ export const createSimulatorFiles = (dataDir: string): SimulatorFiles => {
     return join(linkedDir, sessionId)
   }
 
+  // Waiters for a flush that starts after their line was written. One flush at a time, off this thread;
+  // the lines written while it runs are covered by the next one.
+  let waiting: { resolve: () => void; reject: (err: unknown) => void }[] = []
+  let flushing = false
+  const idleWaiters: (() => void)[] = []
+  const flushLoop = async () => {
+    flushing = true
+    try {
+      const file = await open(sentFile, 'a')
+      try {
+        while (waiting.length > 0) {
+          const batch = waiting
+          waiting = []
+          try {
+            await file.sync()
+            for (const w of batch) w.resolve()
+          } catch (err) {
+            for (const w of batch) w.reject(err)
+          }
+        }
+      } finally {
+        await file.close()
+      }
+    } catch (err) {
+      for (const w of waiting.splice(0)) w.reject(err)
+    } finally {
+      flushing = false
+      // A line written while the file was being closed waits for a flush of its own.
+      if (waiting.length > 0) void flushLoop()
+      else for (const done of idleWaiters.splice(0)) done()
+    }
+  }
+
   return {
     isLinked: (sessionId) => existsSync(linkedFile(sessionId)),
     linkedNumber(sessionId) {
@@ -85,7 +125,15 @@ export const createSimulatorFiles = (dataDir: string): SimulatorFiles => {
         mkdirSync(root, { recursive: true })
         rootMade = true
       }
-      writeDurably(sentFile, 'a', JSON.stringify(line) + '\n')
+      appendFileSync(sentFile, JSON.stringify(line) + '\n')
+      return new Promise<void>((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        if (!flushing) void flushLoop()
+      })
     },
+    flushed: () =>
+      flushing || waiting.length > 0
+        ? new Promise<void>((resolve) => idleWaiters.push(resolve))
+        : Promise.resolve(),
   }
 }

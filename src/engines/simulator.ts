@@ -38,6 +38,8 @@ export interface Simulator extends EngineFactory {
   setProbe(sessionId: string, mode: ProbeMode): void
   /** Whether the session has a stored link (the simulated phone scanned once and nobody logged out). */
   isLinked(sessionId: string): boolean
+  /** Resolves once every message sent so far is flushed to `sent.ndjson` on disk. */
+  flushed(): Promise<void>
 }
 
 export type SimulatorErrorCode = 'NOT_WAITING_FOR_SCAN' | 'NOT_RUNNING'
@@ -189,7 +191,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
         throw new EngineError('NETWORK_TIMEOUT', `sending to ${chatId} timed out`)
       }
       const messageId = `true_${chatId}_${newId()}`
-      files.appendSent({ messageId, chatId, body, at: new Date(clock.now()).toISOString() })
+      await files.appendSent({ messageId, chatId, body, at: new Date(clock.now()).toISOString() })
       return { messageId }
     }
 
@@ -263,5 +265,6 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       probes.set(sessionId, mode)
     },
     isLinked: (sessionId) => files.isLinked(sessionId),
+    flushed: () => files.flushed(),
   }
 }

@@ -137,7 +137,12 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     return onWhatsApp
   }
 
-  const attempt = async (job: WaitingJob, engine: WhatsAppEngine) => {
+  /**
+   * One attempt at a job. `release` gives its slot back as soon as the engine has answered, before the
+   * outcome is recorded: the outcome and the next attempt's start then share one commit, so a slot waits
+   * for one durable commit per message instead of two.
+   */
+  const attempt = async (job: WaitingJob, engine: WhatsAppEngine, release: () => void) => {
     let attemptNo = 0
     // The attempt's start is durable before the engine is called: a crash after this point is seen
     // as an interrupted attempt when the process starts again.
@@ -170,6 +175,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     }
     try {
       if (!(await isOnWhatsApp(engine, job, attemptNo))) {
+        release()
         await failed({
           code: 'NOT_REGISTERED',
           message: `${job.chat_id} is not on WhatsApp`,
@@ -179,6 +185,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       }
       log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'sending message')
       const sent = await engine.sendText(job.chat_id, job.body)
+      release()
       log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
       deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())
       await record(job.id, (state) =>
@@ -214,6 +221,8 @@ export const createDispatcher = (deps: DispatcherDeps) => {
           .catch(() => {})
         return
       }
+      // Rate limiting keeps its slot until the cooldown is recorded; any other failure gives it back now.
+      release()
       const error =
         err instanceof EngineError
           ? { code: err.code, message: err.message, retryable: err.retryable }
@@ -277,12 +286,18 @@ export const createDispatcher = (deps: DispatcherDeps) => {
           lastSendMs = now
           recentStarts.push(now)
           lastToChat.set(job.chat_id, now)
-          const run = attempt(job, engine)
+          let released = false
+          const release = () => {
+            if (released) return
+            released = true
+            inFlight.delete(job.id)
+            wake()
+          }
+          const run = attempt(job, engine, release)
             .catch((err: unknown) => log.error({ err, jobId: job.id }, 'send attempt could not be recorded'))
             .finally(() => {
-              inFlight.delete(job.id)
+              release()
               running.delete(run)
-              wake()
             })
           running.add(run)
         }

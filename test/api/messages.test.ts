@@ -235,6 +235,26 @@ describe('the queue', () => {
     ])
   })
 
+  it("commits one message's outcome together with the next message's start", async () => {
+    const t = await open()
+    await t.ready()
+    await t.unpaced()
+    await t.post('/api/whatsapp/queue/config', { concurrency: 1 })
+    await t.post('/api/whatsapp/queue/pause')
+    const first = (await t.send({ number: '081234567890', message: 'first' })).body.jobId
+    t.api.clock.advance(1)
+    const second = (await t.send({ number: '081234567891', message: 'second' })).body.jobId
+    const commits: string[][] = []
+    t.api.core.store.subscribe((events) => commits.push(events.map((e) => `${e.streamId} ${e.type}`)))
+    await t.post('/api/whatsapp/queue/resume')
+    await t.api.settle()
+    expect(t.sent().map((s) => s.body)).toEqual(['first', 'second'])
+    // The slot is free once the engine has answered; it does not wait for the outcome's own commit.
+    expect(commits).toContainEqual(
+      expect.arrayContaining([`job-${first} JobSent`, `job-${second} JobAttemptStarted`]),
+    )
+  })
+
   it('never has more sends in flight than its concurrency, changed live', async () => {
     const t = await open({ sendLatencyMs: 1_000 })
     await t.ready()

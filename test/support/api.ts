@@ -80,6 +80,7 @@ export const openTestApi = async (
     for (let i = 0; i < 40; i++) {
       await sessions.settled()
       await scheduler.idle()
+      await simulator.flushed()
       await new Promise((r) => setImmediate(r))
     }
   }
