@@ -25,6 +25,16 @@ export const createMetrics = () => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'kurir_process_' })
   let source: { db: Db; lastPosition: () => number } | null = null
+  let sessionsQuery: { db: Db; statement: { all(): unknown[] } } | null = null
+  /** The sessions not deleted, for the session gauges: one statement, prepared once per database. */
+  const liveSessions = (): { id: string; state: string; restarts: number }[] => {
+    if (!source) return []
+    if (sessionsQuery?.db !== source.db) {
+      const statement = source.db.prepare("SELECT id, state, restarts FROM sessions WHERE state <> 'deleted'")
+      sessionsQuery = { db: source.db, statement }
+    }
+    return sessionsQuery.statement.all() as { id: string; state: string; restarts: number }[]
+  }
 
   new Gauge({
     name: 'kurir_jobs',
@@ -52,11 +62,7 @@ export const createMetrics = () => {
     collect() {
       this.reset()
       if (!source) return
-      const rows = source.db.prepare("SELECT id, state FROM sessions WHERE state <> 'deleted'").all() as {
-        id: string
-        state: string
-      }[]
-      for (const row of rows) {
+      for (const row of liveSessions()) {
         for (const state of SESSION_STATES) this.set({ session: row.id, state }, row.state === state ? 1 : 0)
       }
     },
@@ -69,11 +75,7 @@ export const createMetrics = () => {
     collect() {
       this.reset()
       if (!source) return
-      const rows = source.db.prepare("SELECT id, restarts FROM sessions WHERE state <> 'deleted'").all() as {
-        id: string
-        restarts: number
-      }[]
-      for (const row of rows) this.set({ session: row.id }, row.restarts)
+      for (const row of liveSessions()) this.set({ session: row.id }, row.restarts)
     },
   })
   new Gauge({
