@@ -3,7 +3,7 @@
 
 import { swaggerUI } from '@hono/swagger-ui'
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { authRoutes } from './auth-routes.ts'
@@ -14,6 +14,7 @@ import { errorBody, toErrorResponse } from './errors.ts'
 import { eventRoutes } from './event-routes.ts'
 import { jobRoutes } from './job-routes.ts'
 import { machineRoutes } from './machine-routes.ts'
+import { carriesBody, declaredLength, nodeRequestOf, readNodeBody, utf8 } from './node-body.ts'
 import { queueRoutes } from './queue-routes.ts'
 import { requireAuth } from './require-auth.ts'
 import { sessionRoutes } from './session-routes.ts'
@@ -89,22 +90,39 @@ export const createApp = (deps: ApiDeps) => {
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['Authorization', 'Content-Type'] }))
   }
-  const limitBody = bodyLimit({
-    maxSize: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
-    onError: (c) =>
-      c.json(
-        errorBody(
-          'PAYLOAD_TOO_LARGE',
-          `request body over ${deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
-        ),
-        413,
-      ),
+  const maxBodyBytes = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
+  const tooLarge = (c: Context) =>
+    c.json(errorBody('PAYLOAD_TOO_LARGE', `request body over ${maxBodyBytes} bytes`), 413)
+  const limitBody = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge })
+  // GET and HEAD carry no body here; asking for one would build the full web Request for nothing. Under
+  // Node, a declared length over the limit is refused before anything is read, and the body itself is
+  // read below, counted as it comes.
+  app.use('/api/*', (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
+    const incoming = nodeRequestOf(c.env)
+    if (!incoming) return limitBody(c, next)
+    return (declaredLength(incoming) ?? 0) > maxBodyBytes ? Promise.resolve(tooLarge(c)) : next()
   })
-  // GET and HEAD carry no body here; asking for one would build the full web Request for nothing.
-  app.use('/api/*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
-  )
   app.use('/api/*', jsonBodiesOnly)
+  app.use('/api/*', async (c, next) => {
+    const incoming = c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : nodeRequestOf(c.env)
+    if (incoming && carriesBody(incoming)) {
+      const read = await readNodeBody(incoming, maxBodyBytes)
+      if (!read.ok && read.reason === 'too-large') {
+        c.header('Connection', 'close')
+        return tooLarge(c)
+      }
+      if (!read.ok) {
+        return c.json(errorBody('MALFORMED_JSON', 'the request body ended before its end'), 400)
+      }
+      // Hono keeps the promise of each body form under its name (its type says otherwise).
+      ;(c.req.bodyCache as Record<string, Promise<unknown>>)['text'] = Promise.resolve(
+        utf8.decode(read.bytes),
+      )
+    }
+    await next()
+    return undefined
+  })
 
   if (metrics) {
     app.openapi(
