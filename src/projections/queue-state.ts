@@ -24,12 +24,24 @@ export const queueStateReader = (db: Db) => {
   const row = db.prepare(
     `SELECT paused, cooldown_until, config, ${JOB_STATUSES.join(', ')} FROM queues WHERE session_id = ?`,
   )
+  // The dispatcher reads its queue on every look; the config text rarely changes, so its last parse is
+  // kept (each caller gets its own copy).
+  let lastText: string | null = null
+  let lastConfig: QueueConfig = defaultQueueConfig
+  const configOf = (text: string | undefined): QueueConfig => {
+    if (text === undefined) return { ...defaultQueueConfig }
+    if (text !== lastText) {
+      lastConfig = { ...defaultQueueConfig, ...(JSON.parse(text) as Partial<QueueConfig>) }
+      lastText = text
+    }
+    return { ...lastConfig }
+  }
   return (sessionId: string): QueueState => {
     const r = row.get(sessionId) as QueueRow | undefined
     return {
       paused: r?.paused === 1,
       cooldownUntil: r?.cooldown_until ?? null,
-      config: { ...defaultQueueConfig, ...(r ? (JSON.parse(r.config) as Partial<QueueConfig>) : {}) },
+      config: configOf(r?.config),
       counts: Object.fromEntries(JOB_STATUSES.map((s) => [s, r?.[s] ?? 0])) as Record<JobStatus, number>,
     }
   }

@@ -264,7 +264,10 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         const jobs: WaitingJob[] = []
         const chats = new Set<string>()
         let chatWait = Number.POSITIVE_INFINITY
-        for (const job of waiting.all(sessionId, take + inFlight.size + LOOKAHEAD) as WaitingJob[]) {
+        // Jobs in flight are still waiting in the projection until their start commits; past those, a
+        // look ahead only matters when a chat's gap can hold a job back.
+        const lookahead = config.sameChatGapMs > 0 ? LOOKAHEAD : 0
+        for (const job of waiting.all(sessionId, take + inFlight.size + lookahead) as WaitingJob[]) {
           if (jobs.length >= take) break
           if (inFlight.has(job.id)) continue
           if (config.sameChatGapMs > 0) {
