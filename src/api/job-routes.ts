@@ -9,7 +9,7 @@ import { toChatId } from '../core/recipient.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { IdSource } from '../ids.ts'
-import { queueStateReader } from '../projections/queue-state.ts'
+import { queueConfigReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { JobSchema, jobReader } from './job-read.ts'
@@ -86,7 +86,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
   const { db, commands, sessions, newId, clock } = deps
   const app = new OpenAPIHono<ApiEnv>()
   const jobs = jobReader(db)
-  const queueOf = queueStateReader(db)
+  const configOf = queueConfigReader(db)
   const byKey = db.prepare(
     'SELECT id, status, chat_id, body FROM jobs WHERE session_id = ? AND idempotency_key = ?',
   )
@@ -129,7 +129,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
           return { jobId: earlier.id, status: earlier.status, duplicate: true }
         }
       }
-      const { config } = queueOf(sessionId)
+      const config = configOf(sessionId)
       const jobId = newId()
       const at = new Date(clock.now()).toISOString()
       const sendAt = body.sendAt ? new Date(body.sendAt).toISOString() : null

@@ -1,10 +1,12 @@
 // The live projector: writes one stream change into the read models, inside the append's transaction.
+
+import type { Statement } from 'better-sqlite3'
 import type { Aggregate } from '../core/aggregates.ts'
 import type { Snapshot } from '../core/fold.ts'
 import type { Db } from '../eventlog/database.ts'
 import {
   isJobStatus,
-  JOB_STATUSES,
+  type JobStatusName,
   rowOf,
   TABLE_OF,
   TIMER_COLUMNS,
@@ -54,22 +56,32 @@ export const createProjector = (db: Db, schema = 'main'): Projector => {
       db.prepare(upsertSql(schema, t.table, [t.key], t.columns)),
     ]),
   )
-  const ensureQueue = db.prepare(
-    `INSERT INTO ${schema}.queues (session_id, config) VALUES (?, '{}') ON CONFLICT DO NOTHING`,
-  )
-  const counters = new Map(
-    JOB_STATUSES.map((s) => [
-      s,
-      db.prepare(`UPDATE ${schema}.queues SET ${s} = ${s} + ? WHERE session_id = ?`),
-    ]),
-  )
+  // A job moving from one status to another: one statement that moves it between the queue's counters,
+  // making the queue's row when the session has none yet. Prepared for each pair when first needed.
+  const moves = new Map<string, Statement>()
+  const moveStatement = (from: JobStatusName | null, to: JobStatusName | null): Statement => {
+    const key = `${from}>${to}`
+    let statement = moves.get(key)
+    if (!statement) {
+      const changes = [...(from ? [{ column: from, by: -1 }] : []), ...(to ? [{ column: to, by: 1 }] : [])]
+      statement = db.prepare(
+        `INSERT INTO ${schema}.queues (session_id, config, ${changes.map((c) => c.column).join(', ')})
+         VALUES (?, '{}', ${changes.map((c) => c.by).join(', ')})
+         ON CONFLICT (session_id) DO UPDATE SET ${changes
+           .map((c) => `${c.column} = ${c.column} ${c.by < 0 ? '-' : '+'} 1`)
+           .join(', ')}`,
+      )
+      moves.set(key, statement)
+    }
+    return statement
+  }
   const deleteTimer = db.prepare(`DELETE FROM ${schema}.timers WHERE stream_id = ? AND timer_id = ?`)
   const upsertTimer = db.prepare(upsertSql(schema, 'timers', ['stream_id', 'timer_id'], TIMER_COLUMNS))
 
-  const count = (sessionId: string, status: string, by: number) => {
-    if (!isJobStatus(status)) return
-    ensureQueue.run(sessionId)
-    counters.get(status)?.run(by, sessionId)
+  const move = (sessionId: string, from: string | null, to: string) => {
+    const counted = (s: string | null) => (s !== null && isJobStatus(s) ? s : null)
+    const [a, b] = [counted(from), counted(to)]
+    if (a !== null || b !== null) moveStatement(a, b).run(sessionId)
   }
 
   return {
@@ -79,10 +91,7 @@ export const createProjector = (db: Db, schema = 'main'): Projector => {
         const sessionId = (after.context as { sessionId: string }).sessionId
         const previous = before ? topState(before) : null
         const status = topState(after)
-        if (previous !== status) {
-          if (previous !== null) count(sessionId, previous, -1)
-          count(sessionId, status, 1)
-        }
+        if (previous !== status) move(sessionId, previous, status)
       }
       for (const id of timers.remove) deleteTimer.run(streamId, id)
       for (const t of timers.upsert) upsertTimer.run(timerValues(streamId, t))
