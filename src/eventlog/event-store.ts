@@ -25,6 +25,12 @@ export interface AppendOptions {
 
 export type Subscriber = (events: StoredEvent[]) => void
 
+/** An event's position and its public form as JSON text. */
+export interface JsonEvent {
+  position: number
+  json: string
+}
+
 export interface EventStore {
   /**
    * Appends events to one stream if its version is still `expectedVersion`. Appends made in the same tick
@@ -38,6 +44,12 @@ export interface EventStore {
   readStream(streamId: string, options?: { fromVersion?: number; toVersion?: number }): StoredEvent[]
   /** Events with a position greater than `afterPosition`, in order. */
   readAll(afterPosition?: number, limit?: number, filter?: { streamId?: string }): StoredEvent[]
+  /**
+   * The same events as `readAll`, each already as the JSON text of its public form (position, streamId,
+   * version, type, data, metadata, createdAt): data and metadata go out as stored, never parsed and
+   * written again.
+   */
+  readAllJson(afterPosition?: number, limit?: number, filter?: { streamId?: string }): JsonEvent[]
   streamVersion(streamId: string): number
   lastPosition(): number
   /** Called after each commit with the batch's events in position order. */
@@ -64,6 +76,11 @@ interface Pending {
   resolve: (r: AppendResult) => void
   reject: (err: unknown) => void
 }
+
+type JsonRow = Pick<
+  EventRow,
+  'position' | 'stream_id' | 'version' | 'type' | 'data' | 'metadata' | 'created_at'
+>
 
 const encode = (e: NewEvent) => ({
   type: e.type,
@@ -107,6 +124,15 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
   )
   const selectAllOfStream = db.prepare(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
+     LIMIT CAST(? AS INTEGER)`,
+  )
+  // The log's CHECKs hold data and metadata to JSON objects, so their text goes into the answer as it is.
+  const JSON_COLUMNS = 'position, stream_id, version, type, data, metadata, created_at'
+  const selectAllJson = db.prepare(
+    `SELECT ${JSON_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT CAST(? AS INTEGER)`,
+  )
+  const selectAllOfStreamJson = db.prepare(
+    `SELECT ${JSON_COLUMNS} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
      LIMIT CAST(? AS INTEGER)`,
   )
   const lastPositionStmt = db
@@ -285,6 +311,17 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
           : selectAll.all(afterPosition, limit)
       ) as EventRow[]
       return rows.map(decodeEvent)
+    },
+    readAllJson(afterPosition = 0, limit = 1000, filter = {}) {
+      const rows = (
+        filter.streamId
+          ? selectAllOfStreamJson.all(filter.streamId, afterPosition, limit)
+          : selectAllJson.all(afterPosition, limit)
+      ) as JsonRow[]
+      return rows.map((r) => ({
+        position: r.position,
+        json: `{"position":${r.position},"streamId":${JSON.stringify(r.stream_id)},"version":${r.version},"type":${JSON.stringify(r.type)},"data":${r.data},"metadata":${r.metadata},"createdAt":${JSON.stringify(r.created_at)}}`,
+      }))
     },
     streamVersion: (streamId) => versionOf.get(streamId) as number,
     lastPosition: () => lastPositionStmt.get() as number,

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
@@ -46,6 +47,43 @@ describe('GET /api/events', () => {
     expect(rest.map((e: { position: number }) => e.position)).toEqual([4, 5, 6, 7])
     const shop = await jsonOf(await api.get('/api/events?stream=queue-shop', token))
     expect(shop.map((e: { streamId: string }) => e.streamId)).toEqual(['queue-shop', 'queue-shop'])
+  })
+})
+
+describe('GET /api/events answers from the stored JSON', () => {
+  it('is, text for text, what writing out the decoded events gives, whatever the data holds', async () => {
+    const api = await openTestApi(tempDir())
+    closers.push(api.close)
+    const { token } = await api.login()
+    // Any JSON object: strings with quotes, escapes, line breaks, emoji and lone surrogates; odd numbers.
+    const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }))
+    const data = fc.dictionary(text, fc.jsonValue({ stringUnit: 'binary', maxDepth: 3 }), { maxKeys: 6 })
+    let stream = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(data, { minLength: 1, maxLength: 5 }), async (datas) => {
+        const streamId = `queue-p${++stream}`
+        for (const d of datas) {
+          const r = await api.core.store.append(streamId, [{ type: 'QueuePaused', data: d }], {
+            expectedVersion: 'any',
+          })
+          if (!r.ok) throw new Error('append failed')
+        }
+        const res = await api.get(`/api/events?stream=${streamId}`, token)
+        expect(res.status).toBe(200)
+        expect(res.headers.get('Content-Type')).toMatch(/^application\/json/)
+        const expected = api.core.store.readAll(0, 100, { streamId }).map((e) => ({
+          position: e.position,
+          streamId: e.streamId,
+          version: e.version,
+          type: e.type,
+          data: e.data,
+          metadata: e.metadata,
+          createdAt: e.createdAt,
+        }))
+        expect(await res.text()).toBe(JSON.stringify(expected))
+      }),
+      { numRuns: 60 },
+    )
   })
 })
 
