@@ -119,22 +119,27 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
   // with a newly bound value (about 8 µs each time); a LIMIT that is an expression is not read by it.
   // Within one stream, version order is position order, and the (stream_id, version) index gives it
   // without a sort.
-  const selectAll = db.prepare(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT CAST(? AS INTEGER)`,
-  )
-  const selectAllOfStream = db.prepare(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
-     LIMIT CAST(? AS INTEGER)`,
-  )
-  // The log's CHECKs hold data and metadata to JSON objects, so their text goes into the answer as it is.
-  const JSON_COLUMNS = 'position, stream_id, version, type, data, metadata, created_at'
-  const selectAllJson = db.prepare(
-    `SELECT ${JSON_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT CAST(? AS INTEGER)`,
-  )
-  const selectAllOfStreamJson = db.prepare(
-    `SELECT ${JSON_COLUMNS} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
-     LIMIT CAST(? AS INTEGER)`,
-  )
+  const pageStatements = (columns: string) => ({
+    all: db.prepare(
+      `SELECT ${columns} FROM events WHERE position > ? ORDER BY position LIMIT CAST(? AS INTEGER)`,
+    ),
+    ofStream: db.prepare(
+      `SELECT ${columns} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
+       LIMIT CAST(? AS INTEGER)`,
+    ),
+  })
+  const pages = pageStatements(EVENT_COLUMNS)
+  // The log's CHECKs hold data and metadata to JSON objects, so their text goes into an answer as it is.
+  const jsonPages = pageStatements('position, stream_id, version, type, data, metadata, created_at')
+  const pageRows = (
+    statements: ReturnType<typeof pageStatements>,
+    afterPosition: number,
+    limit: number,
+    filter: { streamId?: string },
+  ): unknown[] =>
+    filter.streamId
+      ? statements.ofStream.all(filter.streamId, afterPosition, limit)
+      : statements.all.all(afterPosition, limit)
   const lastPositionStmt = db
     .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
     .pluck()
@@ -304,20 +309,10 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
       ) as EventRow[]
       return rows.map(decodeEvent)
     },
-    readAll(afterPosition = 0, limit = 1000, filter = {}) {
-      const rows = (
-        filter.streamId
-          ? selectAllOfStream.all(filter.streamId, afterPosition, limit)
-          : selectAll.all(afterPosition, limit)
-      ) as EventRow[]
-      return rows.map(decodeEvent)
-    },
+    readAll: (afterPosition = 0, limit = 1000, filter = {}) =>
+      (pageRows(pages, afterPosition, limit, filter) as EventRow[]).map(decodeEvent),
     readAllJson(afterPosition = 0, limit = 1000, filter = {}) {
-      const rows = (
-        filter.streamId
-          ? selectAllOfStreamJson.all(filter.streamId, afterPosition, limit)
-          : selectAllJson.all(afterPosition, limit)
-      ) as JsonRow[]
+      const rows = pageRows(jsonPages, afterPosition, limit, filter) as JsonRow[]
       return rows.map((r) => ({
         position: r.position,
         json: `{"position":${r.position},"streamId":${JSON.stringify(r.stream_id)},"version":${r.version},"type":${JSON.stringify(r.type)},"data":${r.data},"metadata":${r.metadata},"createdAt":${JSON.stringify(r.created_at)}}`,
