@@ -3,7 +3,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { streamSSE } from 'hono/streaming'
 import type { Clock } from '../clock.ts'
-import type { EventStore } from '../eventlog/event-store.ts'
+import type { EventStore, JsonEvent } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
 import type { ApiEnv } from './deps.ts'
 import { bearer, errors } from './schemas.ts'
@@ -149,14 +149,15 @@ export const eventRoutes = ({
       sse.onAbort(end)
       if (shutdown?.aborted) end()
       shutdown?.addEventListener('abort', end, { once: true })
-      const send = async (e: StoredEvent) => {
+      const send = async (e: JsonEvent) => {
         if (e.position <= sent) return
-        await sse.writeSSE({ id: String(e.position), event: e.type, data: JSON.stringify(toJson(e)) })
+        await sse.writeSSE({ id: String(e.position), event: e.type, data: e.json })
         sent = e.position
       }
       try {
+        // The catch-up reads the events' stored JSON, as the page route does.
         for (;;) {
-          const page = store.readAll(sent, CATCH_UP_PAGE, filter)
+          const page = store.readAllJson(sent, CATCH_UP_PAGE, filter)
           for (const e of page) await send(e)
           if (page.length < CATCH_UP_PAGE || !open) break
         }
@@ -170,7 +171,7 @@ export const eventRoutes = ({
           }
           for (const e of pending.splice(0)) {
             if (!open) break
-            await send(e)
+            await send({ position: e.position, type: e.type, json: JSON.stringify(toJson(e)) })
           }
         }
       } finally {

@@ -25,9 +25,10 @@ export interface AppendOptions {
 
 export type Subscriber = (events: StoredEvent[]) => void
 
-/** An event's position and its public form as JSON text. */
+/** An event's position and type, and its public form as JSON text. */
 export interface JsonEvent {
   position: number
+  type: string
   json: string
 }
 
@@ -315,6 +316,7 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
       const rows = pageRows(jsonPages, afterPosition, limit, filter) as JsonRow[]
       return rows.map((r) => ({
         position: r.position,
+        type: r.type,
         json: `{"position":${r.position},"streamId":${JSON.stringify(r.stream_id)},"version":${r.version},"type":${JSON.stringify(r.type)},"data":${r.data},"metadata":${r.metadata},"createdAt":${JSON.stringify(r.created_at)}}`,
       }))
     },

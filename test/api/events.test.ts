@@ -164,7 +164,13 @@ describe('GET /api/events/stream (through a listening server)', () => {
     })
     const reading = readMessages(res, 4)
     await appendSome(gateway.core.store, 1)
-    expect((await reading).map((m) => m.id)).toEqual([3, 4, 5, 6].map((n) => String(p + n)))
+    const messages = await reading
+    expect(messages.map((m) => m.id)).toEqual([3, 4, 5, 6].map((n) => String(p + n)))
+    // Caught up or live, each message carries the event as the page route gives it.
+    const page = (await jsonOf(
+      await fetch(`${base}/api/events?after=${p + 2}&limit=4`, { headers: auth }),
+    )) as unknown[]
+    expect(messages.map((m) => m.data)).toEqual(page.map((e) => JSON.stringify(e)))
   })
 
   it('does not keep the gateway from closing', async () => {
