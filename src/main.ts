@@ -84,7 +84,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
         'or set ADMIN_EMAIL and ADMIN_PASSWORD',
     )
   }
-  const { engines, simulator, problem } = enginesOf(config, { clock: core.clock, newId })
+  const { engines, simulator, problem } = await enginesOf(config, { clock: core.clock, newId })
   if (problem) log.error({ err: problem }, `WhatsApp cannot start: ${problem.message}`)
   log.info({ engine: engines.kind }, 'WhatsApp engine')
   const runtime = openRuntime({

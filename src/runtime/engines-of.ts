@@ -1,10 +1,10 @@
 // The engines a gateway runs on, from its configuration: whatsapp-web.js on the system's Chromium, or the
 // simulator. A missing browser does not stop the gateway: every start reports it, naming CHROME_PATH.
+// whatsapp-web.js is loaded only when it is the engine (about half a second of a start).
 import type { Clock } from '../clock.ts'
 import { findChrome } from '../engines/chrome-path.ts'
 import type { EngineFactory, WhatsAppEngine } from '../engines/engine.ts'
 import { createSimulator, type Simulator } from '../engines/simulator.ts'
-import { createWwebjsEngines } from '../engines/wwebjs.ts'
 import type { IdSource } from '../ids.ts'
 
 export interface EnginesConfig {
@@ -30,12 +30,12 @@ const unstartable = (kind: 'wwebjs', error: Error): EngineFactory => {
 
 /**
  * @example
- * const { engines, simulator, problem } = enginesOf(config, { clock, newId })
+ * const { engines, simulator, problem } = await enginesOf(config, { clock, newId })
  */
-export const enginesOf = (
+export const enginesOf = async (
   config: EnginesConfig,
   { clock, newId }: { clock: Clock; newId: IdSource },
-): { engines: EngineFactory; simulator?: Simulator; problem?: Error } => {
+): Promise<{ engines: EngineFactory; simulator?: Simulator; problem?: Error }> => {
   if (config.engine === 'simulator') {
     const simulator = createSimulator({
       dataDir: config.dataDir,
@@ -53,5 +53,6 @@ export const enginesOf = (
     const problem = err instanceof Error ? err : new Error(String(err))
     return { engines: unstartable('wwebjs', problem), problem }
   }
+  const { createWwebjsEngines } = await import('../engines/wwebjs.ts')
   return { engines: createWwebjsEngines({ dataDir: config.dataDir, chromePath }) }
 }
