@@ -3,7 +3,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { streamSSE } from 'hono/streaming'
 import type { Clock } from '../clock.ts'
-import type { EventStore, JsonEvent } from '../eventlog/event-store.ts'
+import type { EventStore, RawEvent } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
 import type { ApiEnv } from './deps.ts'
 import { bearer, errors } from './schemas.ts'
@@ -77,13 +77,21 @@ const streamEvents = createRoute({
   },
 })
 
-const toJson = (e: StoredEvent) => ({
+/**
+ * An event as the API shows it (the Event schema), as JSON text. Data and metadata come as JSON text: the
+ * log's own for events read from it, written out once for events just committed.
+ */
+const eventJson = (e: RawEvent): string =>
+  `{"position":${e.position},"streamId":${JSON.stringify(e.streamId)},"version":${e.version},"type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata},"createdAt":${JSON.stringify(e.createdAt)}}`
+
+/** A just-committed event, its data and metadata written out as JSON text. */
+const rawOf = (e: StoredEvent): RawEvent => ({
   position: e.position,
   streamId: e.streamId,
   version: e.version,
   type: e.type,
-  data: e.data,
-  metadata: e.metadata,
+  data: JSON.stringify(e.data),
+  metadata: JSON.stringify(e.metadata),
   createdAt: e.createdAt,
 })
 
@@ -108,7 +116,7 @@ export const eventRoutes = ({
 
   app.openapi(listEvents, (c) => {
     const { stream, after, limit } = c.req.valid('query')
-    const events = store.readAllJson(after, limit, stream === undefined ? {} : { streamId: stream })
+    const events = store.readAllRaw(after, limit, stream === undefined ? {} : { streamId: stream })
     const last = events[events.length - 1]
     if (events.length === limit && last) {
       const next = new URLSearchParams({ after: String(last.position), limit: String(limit) })
@@ -117,7 +125,7 @@ export const eventRoutes = ({
     }
     // The page is written from the events' stored JSON; its shape is the Event schema above (the cast:
     // Hono types only answers made by `c.json` as JSON ones).
-    return c.body(`[${events.map((e) => e.json).join(',')}]`, 200, {
+    return c.body(`[${events.map(eventJson).join(',')}]`, 200, {
       'Content-Type': 'application/json',
     }) as never
   })
@@ -149,15 +157,15 @@ export const eventRoutes = ({
       sse.onAbort(end)
       if (shutdown?.aborted) end()
       shutdown?.addEventListener('abort', end, { once: true })
-      const send = async (e: JsonEvent) => {
+      const send = async (e: RawEvent) => {
         if (e.position <= sent) return
-        await sse.writeSSE({ id: String(e.position), event: e.type, data: e.json })
+        await sse.writeSSE({ id: String(e.position), event: e.type, data: eventJson(e) })
         sent = e.position
       }
       try {
         // The catch-up reads the events' stored JSON, as the page route does.
         for (;;) {
-          const page = store.readAllJson(sent, CATCH_UP_PAGE, filter)
+          const page = store.readAllRaw(sent, CATCH_UP_PAGE, filter)
           for (const e of page) await send(e)
           if (page.length < CATCH_UP_PAGE || !open) break
         }
@@ -171,7 +179,7 @@ export const eventRoutes = ({
           }
           for (const e of pending.splice(0)) {
             if (!open) break
-            await send({ position: e.position, type: e.type, json: JSON.stringify(toJson(e)) })
+            await send(rawOf(e))
           }
         }
       } finally {

@@ -25,11 +25,13 @@ export interface AppendOptions {
 
 export type Subscriber = (events: StoredEvent[]) => void
 
-/** An event's position and type, and its public form as JSON text. */
-export interface JsonEvent {
-  position: number
-  type: string
-  json: string
+/**
+ * What an answer shows of a stored event, its data and metadata still the JSON text the log holds (the
+ * log's CHECKs hold both to JSON objects).
+ */
+export type RawEvent = Pick<StoredEvent, 'position' | 'streamId' | 'version' | 'type' | 'createdAt'> & {
+  data: string
+  metadata: string
 }
 
 export interface EventStore {
@@ -45,12 +47,8 @@ export interface EventStore {
   readStream(streamId: string, options?: { fromVersion?: number; toVersion?: number }): StoredEvent[]
   /** Events with a position greater than `afterPosition`, in order. */
   readAll(afterPosition?: number, limit?: number, filter?: { streamId?: string }): StoredEvent[]
-  /**
-   * The same events as `readAll`, each already as the JSON text of its public form (position, streamId,
-   * version, type, data, metadata, createdAt): data and metadata go out as stored, never parsed and
-   * written again.
-   */
-  readAllJson(afterPosition?: number, limit?: number, filter?: { streamId?: string }): JsonEvent[]
+  /** The same events as `readAll`, as answers show them, for answers that pass data and metadata on unparsed. */
+  readAllRaw(afterPosition?: number, limit?: number, filter?: { streamId?: string }): RawEvent[]
   streamVersion(streamId: string): number
   lastPosition(): number
   /** Called after each commit with the batch's events in position order. */
@@ -77,11 +75,6 @@ interface Pending {
   resolve: (r: AppendResult) => void
   reject: (err: unknown) => void
 }
-
-type JsonRow = Pick<
-  EventRow,
-  'position' | 'stream_id' | 'version' | 'type' | 'data' | 'metadata' | 'created_at'
->
 
 const encode = (e: NewEvent) => ({
   type: e.type,
@@ -130,17 +123,17 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
     ),
   })
   const pages = pageStatements(EVENT_COLUMNS)
-  // The log's CHECKs hold data and metadata to JSON objects, so their text goes into an answer as it is.
-  const jsonPages = pageStatements('position, stream_id, version, type, data, metadata, created_at')
+  // Only the columns an answer shows: each one read costs a string made from SQLite's bytes.
+  const rawPages = pageStatements('position, stream_id, version, type, data, metadata, created_at')
   const pageRows = (
     statements: ReturnType<typeof pageStatements>,
     afterPosition: number,
     limit: number,
     filter: { streamId?: string },
-  ): unknown[] =>
-    filter.streamId
+  ) =>
+    (filter.streamId
       ? statements.ofStream.all(filter.streamId, afterPosition, limit)
-      : statements.all.all(afterPosition, limit)
+      : statements.all.all(afterPosition, limit)) as EventRow[]
   const lastPositionStmt = db
     .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
     .pluck()
@@ -311,15 +304,19 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
       return rows.map(decodeEvent)
     },
     readAll: (afterPosition = 0, limit = 1000, filter = {}) =>
-      (pageRows(pages, afterPosition, limit, filter) as EventRow[]).map(decodeEvent),
-    readAllJson(afterPosition = 0, limit = 1000, filter = {}) {
-      const rows = pageRows(jsonPages, afterPosition, limit, filter) as JsonRow[]
-      return rows.map((r) => ({
-        position: r.position,
-        type: r.type,
-        json: `{"position":${r.position},"streamId":${JSON.stringify(r.stream_id)},"version":${r.version},"type":${JSON.stringify(r.type)},"data":${r.data},"metadata":${r.metadata},"createdAt":${JSON.stringify(r.created_at)}}`,
-      }))
-    },
+      pageRows(pages, afterPosition, limit, filter).map(decodeEvent),
+    readAllRaw: (afterPosition = 0, limit = 1000, filter = {}) =>
+      pageRows(rawPages, afterPosition, limit, filter).map(
+        (r): RawEvent => ({
+          position: r.position,
+          streamId: r.stream_id,
+          version: r.version,
+          type: r.type,
+          data: r.data,
+          metadata: r.metadata,
+          createdAt: r.created_at,
+        }),
+      ),
     streamVersion: (streamId) => versionOf.get(streamId) as number,
     lastPosition: () => lastPositionStmt.get() as number,
     subscribe(subscriber) {
