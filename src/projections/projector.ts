@@ -8,6 +8,8 @@ import {
   isJobStatus,
   type JobStatusName,
   rowOf,
+  SET_ONCE,
+  type SqlValue,
   TABLE_OF,
   TIMER_COLUMNS,
   type TimerRow,
@@ -56,6 +58,28 @@ export const createProjector = (db: Db, schema = 'main'): Projector => {
       db.prepare(upsertSql(schema, t.table, [t.key], t.columns)),
     ]),
   )
+  // A row that exists, changed in what it does not set once: an UPDATE of the other columns. SQLite
+  // rewrites an index only when the statement assigns one of its columns, and the upsert assigns them all.
+  const updates = Object.fromEntries(
+    Object.entries(TABLE_OF).map(([type, t]) => {
+      const setOnce = SET_ONCE[type as keyof typeof SET_ONCE]
+      const changing = t.columns.flatMap((c, i) => (c === t.key || c in setOnce ? [] : [i]))
+      const statement = db.prepare(
+        `UPDATE ${schema}.${t.table} SET ${changing.map((i) => `${t.columns[i]} = ?`).join(', ')}
+         WHERE ${t.key} = ?`,
+      )
+      return [
+        type,
+        {
+          fields: [...new Set(Object.values(setOnce))],
+          values: (row: SqlValue[]) => [...changing.map((i) => row[i]), row[t.columns.indexOf(t.key)]],
+          statement,
+        },
+      ]
+    }),
+  )
+  const keepsSetOnce = (fields: string[], before: object, after: object) =>
+    fields.every((f) => (before as Record<string, unknown>)[f] === (after as Record<string, unknown>)[f])
   // A job moving from one status to another: one statement that moves it between the queue's counters,
   // making the queue's row when the session has none yet. Prepared for each pair when first needed.
   const moves = new Map<string, Statement>()
@@ -86,7 +110,14 @@ export const createProjector = (db: Db, schema = 'main'): Projector => {
 
   return {
     apply({ aggregate, streamId, version, before, after, timers }) {
-      upserts[aggregate.streamType]?.run(rowOf(aggregate, streamId, version, after))
+      const row = rowOf(aggregate, streamId, version, after)
+      const update = updates[aggregate.streamType]
+      const updated =
+        before !== null &&
+        update !== undefined &&
+        keepsSetOnce(update.fields, before.context as object, after.context as object) &&
+        update.statement.run(update.values(row)).changes === 1
+      if (!updated) upserts[aggregate.streamType]?.run(row)
       if (aggregate.streamType === 'job') {
         const sessionId = (after.context as { sessionId: string }).sessionId
         const previous = before ? topState(before) : null

@@ -167,6 +167,25 @@ export const contextOfRow = (
   return context
 }
 
+/**
+ * Columns a stream's row takes when it is made and, as the machines stand, keeps (column → the context
+ * field it comes from). A later change that leaves these fields as they were writes the other columns
+ * only, so the indexes over these columns (a job's by session, by idempotency key) are not rewritten.
+ */
+export const SET_ONCE: Record<StreamType, Readonly<Record<string, string>>> = {
+  job: {
+    session_id: 'sessionId',
+    priority: 'priority',
+    priority_rank: 'priority',
+    chat_id: 'chatId',
+    body: 'body',
+    idempotency_key: 'idempotencyKey',
+    created_at: 'createdAtMs',
+  },
+  session: { created_at: 'createdAtMs' },
+  queue: {},
+}
+
 export const TABLE_OF: Record<StreamType, { table: string; key: string; columns: readonly string[] }> = {
   job: { table: 'jobs', key: 'id', columns: JOB_COLUMNS },
   session: { table: 'sessions', key: 'id', columns: SESSION_COLUMNS },
