@@ -1,5 +1,6 @@
 // Jobs as the API shows them, read from the jobs projection.
 import { z } from '@hono/zod-openapi'
+import type { Statement } from 'better-sqlite3'
 import { ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 
@@ -75,6 +76,32 @@ const decodeCursor = (cursor: string): [string, string] => {
   return [createdAt, id]
 }
 
+// A page, newest first, is read from an index already in that order, whatever the status asked for: one
+// filtered by walking every job of the session would hold the event loop for as long as it takes to find
+// a page of rare ones. Each index's own condition is repeated so that SQLite can use it.
+const BELOW = `(created_at, id) < (@createdAt, @id) ORDER BY created_at DESC, id DESC
+  LIMIT CAST(@limit AS INTEGER)`
+const waitingOfRank = (rank: number) =>
+  `SELECT * FROM (SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_waiting
+    WHERE status = 'waiting' AND session_id = @sessionId AND priority_rank = ${rank} AND ${BELOW})`
+
+/** The statements of a page of jobs: every job, or the jobs of one status. */
+export const JOB_PAGE_SQL = {
+  all: `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_session WHERE session_id = @sessionId AND ${BELOW}`,
+  // Nearly every job of a long log: the few others are skipped on the way.
+  completed: `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_session
+    WHERE session_id = @sessionId AND status = 'completed' AND ${BELOW}`,
+  // The dispatcher's index keeps waiting jobs by priority, then by age: newest first across the three.
+  waiting: `${[0, 1, 2].map(waitingOfRank).join(' UNION ALL ')} ORDER BY created_at DESC, id DESC
+    LIMIT CAST(@limit AS INTEGER)`,
+  // No more than the queues' concurrency.
+  active: `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_status
+    WHERE status = 'active' AND session_id = @sessionId AND ${BELOW}`,
+  listed: `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_listed
+    WHERE status IN ('delayed', 'failed', 'cancelled') AND session_id = @sessionId AND status = @status
+      AND ${BELOW}`,
+} as const
+
 /**
  * @example
  * const jobs = jobReader(db)
@@ -82,11 +109,9 @@ const decodeCursor = (cursor: string): [string, string] => {
  */
 export const jobReader = (db: Db) => {
   const one = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`)
-  const newest = db.prepare(
-    `SELECT ${COLUMNS} FROM jobs WHERE session_id = ? AND (? IS NULL OR status = ?)
-       AND (created_at, id) < (?, ?)
-     ORDER BY created_at DESC, id DESC LIMIT CAST(? AS INTEGER)`,
-  )
+  const pages = Object.fromEntries(
+    Object.entries(JOB_PAGE_SQL).map(([k, sql]) => [k, db.prepare(sql)]),
+  ) as Record<keyof typeof JOB_PAGE_SQL, Statement>
   const inStatus = db.prepare(
     `SELECT ${COLUMNS} FROM jobs WHERE session_id = ? AND status = ? ORDER BY updated_at DESC LIMIT 500`,
   )
@@ -100,8 +125,14 @@ export const jobReader = (db: Db) => {
       q: { status?: Job['status'] | undefined; limit: number; cursor?: string | undefined },
     ) {
       const [createdAt, id] = q.cursor ? decodeCursor(q.cursor) : ['\uffff', '\uffff']
-      const status = q.status ?? null
-      const rows = newest.all(sessionId, status, status, createdAt, id, q.limit + 1) as JobRow[]
+      const params = { sessionId, createdAt, id, limit: q.limit + 1 }
+      const rows = (
+        q.status === undefined
+          ? pages.all.all(params)
+          : q.status === 'completed' || q.status === 'waiting' || q.status === 'active'
+            ? pages[q.status].all(params)
+            : pages.listed.all({ ...params, status: q.status })
+      ) as JobRow[]
       const page = rows.slice(0, q.limit)
       const last = page.at(-1)
       return {
