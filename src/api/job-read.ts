@@ -102,6 +102,10 @@ export const JOB_PAGE_SQL = {
       AND ${BELOW}`,
 } as const
 
+/** A session's latest jobs in one status (delayed or failed, for the retry queue), last changed first. */
+export const RETRY_QUEUE_SQL = `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_status
+  WHERE status = ? AND session_id = ? ORDER BY updated_at DESC LIMIT 500`
+
 /**
  * @example
  * const jobs = jobReader(db)
@@ -112,9 +116,7 @@ export const jobReader = (db: Db) => {
   const pages = Object.fromEntries(
     Object.entries(JOB_PAGE_SQL).map(([k, sql]) => [k, db.prepare(sql)]),
   ) as Record<keyof typeof JOB_PAGE_SQL, Statement>
-  const inStatus = db.prepare(
-    `SELECT ${COLUMNS} FROM jobs WHERE session_id = ? AND status = ? ORDER BY updated_at DESC LIMIT 500`,
-  )
+  const inStatus = db.prepare(RETRY_QUEUE_SQL)
   return {
     get(jobId: string): Job | null {
       const r = one.get(jobId) as JobRow | undefined
@@ -142,8 +144,8 @@ export const jobReader = (db: Db) => {
     },
     retryQueue(sessionId: string) {
       return {
-        delayed: (inStatus.all(sessionId, 'delayed') as JobRow[]).map(toJob),
-        failed: (inStatus.all(sessionId, 'failed') as JobRow[]).map(toJob),
+        delayed: (inStatus.all('delayed', sessionId) as JobRow[]).map(toJob),
+        failed: (inStatus.all('failed', sessionId) as JobRow[]).map(toJob),
       }
     },
   }

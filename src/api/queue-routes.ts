@@ -70,6 +70,10 @@ export interface QueueRoutesDeps {
   dataDir: string
 }
 
+/** How many of a session's jobs were sent since a time: counted in the index by status alone. */
+export const SENT_SINCE_SQL =
+  "SELECT count(*) FROM jobs INDEXED BY jobs_by_status WHERE status = 'completed' AND session_id = ? AND updated_at >= ?"
+
 /**
  * @example
  * app.route('/', queueRoutes({ db, commands, sessions, clock }))
@@ -81,11 +85,7 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
       "SELECT id FROM jobs INDEXED BY jobs_by_status WHERE status IN ('waiting', 'delayed') AND session_id = ?",
     )
     .pluck()
-  const sentSince = db
-    .prepare(
-      "SELECT count(*) FROM jobs INDEXED BY jobs_by_status WHERE status = 'completed' AND updated_at >= ? AND session_id = ?",
-    )
-    .pluck()
+  const sentSince = db.prepare(SENT_SINCE_SQL).pluck()
   const at = () => new Date(clock.now()).toISOString()
 
   const mustExist = (sessionId: string) => {
@@ -222,7 +222,7 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
         {
           counts,
           successRate: finished === 0 ? null : counts.completed / finished,
-          sentLastMinute: sentSince.get(new Date(clock.now() - 60_000).toISOString(), sessionId) as number,
+          sentLastMinute: sentSince.get(sessionId, new Date(clock.now() - 60_000).toISOString()) as number,
         },
         200,
       )

@@ -45,13 +45,15 @@ export const archiveFinishedJobs = async (
   }
   const now = clock.now()
   const finishedBefore = new Date(now - olderThanDays * DAY_MS).toISOString()
-  const candidates = db
-    .prepare(
-      `SELECT id, session_id AS sessionId FROM jobs
-       WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ? AND (? IS NULL OR session_id = ?)
-       ORDER BY session_id, id`,
-    )
-    .all(finishedBefore, sessionId ?? null, sessionId ?? null) as { id: string; sessionId: string }[]
+  // One session's finished jobs are one range of the index by status per status; all sessions' (the
+  // command line's archive, off the gateway's event loop) are the whole of those.
+  const finished = `SELECT id, session_id AS sessionId FROM jobs INDEXED BY jobs_by_status
+    WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?`
+  const candidates = (
+    sessionId === undefined
+      ? db.prepare(`${finished} ORDER BY session_id, id`).all(finishedBefore)
+      : db.prepare(`${finished} AND session_id = ? ORDER BY id`).all(finishedBefore, sessionId)
+  ) as { id: string; sessionId: string }[]
   if (candidates.length === 0) return { jobs: 0, events: 0, finishedBefore, file: null }
 
   // First the archive, durable on disk; only then may anything leave the log.

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { RETRY_QUEUE_SQL } from '../../src/api/job-read.ts'
+import { SENT_SINCE_SQL } from '../../src/api/queue-routes.ts'
 import { aggregates, streamIds } from '../../src/core/aggregates.ts'
 import type { Snapshot } from '../../src/core/fold.ts'
 import { loadStream } from '../../src/core/load-stream.ts'
@@ -119,6 +121,28 @@ describe('the jobs indexes', () => {
       })
       const next = core.db.prepare(WAITING_JOBS_SQL).all('default', 2) as { id: string }[]
       expect(next.map((r) => r.id)).toEqual([ids[1], ids[0]])
+    } finally {
+      await core.close()
+    }
+  })
+})
+
+describe('the index by status', () => {
+  it("answers one session's jobs of a status as one range of it", async () => {
+    const core = openTestCore(tempDir())
+    try {
+      const plan = (sql: string, ...params: unknown[]) =>
+        (core.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[])
+          .map((r) => r.detail)
+          .join(' | ')
+      // Sent in the last minute: counted in the index alone, without reading each job's row.
+      expect(plan(SENT_SINCE_SQL, 'default', '2026-01-05T08:00:00.000Z')).toBe(
+        'SEARCH jobs USING COVERING INDEX jobs_by_status (status=? AND session_id=? AND updated_at>?)',
+      )
+      // The retry queue: the session's jobs of the status, already in time order.
+      expect(plan(RETRY_QUEUE_SQL, 'failed', 'default')).toBe(
+        'SEARCH jobs USING INDEX jobs_by_status (status=? AND session_id=?)',
+      )
     } finally {
       await core.close()
     }
