@@ -1,6 +1,6 @@
 // npm run bench:eventlog — append rates (one event per commit, group commit; FULL and NORMAL), rebuild
 // rate over 1,000,000 events and one-stream trace time, each next to this machine's raw better-sqlite3
-// insert rate measured in the same run.
+// insert rate measured in the same run; and a page of a long stream read far in, next to its first page.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -149,6 +149,46 @@ const seedLog = (file: string, n: number) => {
   return core
 }
 
+const LONG_STREAM_EVENTS = Number(process.env['BENCH_LONG_STREAM_EVENTS'] ?? 300_000)
+
+/**
+ * A page of 100 events of one long stream (a session's keepalives over months), read from its start and
+ * from far in: median of 50 reads each. Another stream's event every tenth, so positions and versions
+ * differ.
+ */
+const longStreamPages = async () => {
+  const core = openCore({ file: freshFile(), synchronous: 'NORMAL' })
+  const insert = core.db.prepare(
+    `INSERT INTO events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at)
+     VALUES (?, ?, ?, ?, 'SessionProbeSucceeded', 1, '{"engineState":"CONNECTED","at":"2026-01-05T08:00:00.000Z"}',
+       '{"machineVersion":1}', '2026-01-05T08:00:00.000Z')`,
+  )
+  core.db.pragma('synchronous = OFF')
+  let id = 0
+  const eventId = () => `01H${String(++id).padStart(23, '0')}`
+  core.db.transaction(() => {
+    for (let v = 1; v <= LONG_STREAM_EVENTS; v++) {
+      insert.run(eventId(), 'session-default', 'session', v)
+      if (v % 10 === 0) insert.run(eventId(), `job-01J${String(v).padStart(23, '0')}`, 'job', 1)
+    }
+  })()
+  const last = core.store.lastPosition()
+  const median = (after: number) => {
+    const times: number[] = []
+    for (let i = 0; i < 50; i++) {
+      const started = performance.now()
+      const page = core.store.readAllRaw(after, 100, { streamId: 'session-default' })
+      times.push(performance.now() - started)
+      if (page.length === 0) throw new Error('an empty page')
+    }
+    return times.sort((a, b) => a - b)[25] ?? Number.NaN
+  }
+  const first = median(0)
+  const farIn = median(last - 1000)
+  await core.close()
+  return { first, farIn }
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
 const main = async () => {
@@ -161,6 +201,7 @@ const main = async () => {
   const singleNormal = await singleAppendRate('NORMAL', SINGLE_EVENTS)
   const groupFull = await groupAppendRate('FULL', APPEND_EVENTS)
   const groupNormal = await groupAppendRate('NORMAL', APPEND_EVENTS)
+  const longStream = await longStreamPages()
 
   const file = freshFile()
   const seedStarted = performance.now()
@@ -223,6 +264,18 @@ const main = async () => {
       `trace one stream (${lines} events), warm median / p99`,
       `${warmMs.toFixed(3)} / ${p99Ms.toFixed(3)} ms`,
       '',
+      '',
+    ],
+    [
+      `page of 100 of a ${fmt(LONG_STREAM_EVENTS)}-event stream, from its start`,
+      `${longStream.first.toFixed(3)} ms`,
+      '',
+      '',
+    ],
+    [
+      `page of 100 of a ${fmt(LONG_STREAM_EVENTS)}-event stream, far in`,
+      `${longStream.farIn.toFixed(3)} ms`,
+      `${(longStream.farIn / longStream.first).toFixed(2)} × start`,
       '',
     ],
   ]

@@ -117,11 +117,32 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
     all: db.prepare(
       `SELECT ${columns} FROM events WHERE position > ? ORDER BY position LIMIT CAST(? AS INTEGER)`,
     ),
+    // From the stream's first version past the position (see firstVersionAfter); the position is
+    // checked again on the rows read.
     ofStream: db.prepare(
-      `SELECT ${columns} FROM events WHERE stream_id = ? AND position > ? ORDER BY version
+      `SELECT ${columns} FROM events WHERE stream_id = ? AND version >= ? AND position > ? ORDER BY version
        LIMIT CAST(? AS INTEGER)`,
     ),
   })
+  const positionAt = db.prepare('SELECT position FROM events WHERE stream_id = ? AND version = ?').pluck()
+  /**
+   * The stream's first version past a position. Within a stream positions grow with versions, which run
+   * from 1 without a gap, so a binary search reads a few entries of the (stream_id, version) index; a
+   * filter on the position would read every event of the stream before it (a session's keepalives make
+   * long streams).
+   */
+  const firstVersionAfter = (streamId: string, afterPosition: number): number => {
+    if (afterPosition <= 0) return 1
+    let low = 1
+    let high = (versionOf.get(streamId) as number) + 1
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2)
+      const position = positionAt.get(streamId, mid) as number | undefined
+      if (position === undefined || position > afterPosition) high = mid
+      else low = mid + 1
+    }
+    return low
+  }
   const pages = pageStatements(EVENT_COLUMNS)
   // Only the columns an answer shows: each one read costs a string made from SQLite's bytes.
   const rawPages = pageStatements('position, stream_id, version, type, data, metadata, created_at')
@@ -132,7 +153,12 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
     filter: { streamId?: string },
   ) =>
     (filter.streamId
-      ? statements.ofStream.all(filter.streamId, afterPosition, limit)
+      ? statements.ofStream.all(
+          filter.streamId,
+          firstVersionAfter(filter.streamId, afterPosition),
+          afterPosition,
+          limit,
+        )
       : statements.all.all(afterPosition, limit)) as EventRow[]
   const lastPositionStmt = db
     .prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")

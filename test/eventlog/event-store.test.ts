@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/core/open-core.ts'
 import type { NewEvent } from '../../src/eventlog/types.ts'
@@ -26,6 +27,46 @@ const countIn = (dir: string, where = '1=1') => {
 }
 
 describe('event store', () => {
+  it('pages one stream from any position: its events after it, in order, whatever else the log holds', async () => {
+    const { store } = open()
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(
+        // Which of three streams each append goes to, and how many events it carries.
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 })), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        fc.integer({ min: 1, max: 5 }),
+        async (appends, limit) => {
+          run++
+          const streams = [0, 1, 2].map((s) => `job-r${run}s${s}`)
+          const first = store.lastPosition()
+          for (const [s, n] of appends) {
+            const streamId = streams[s] as string
+            await store.append(
+              streamId,
+              Array.from({ length: n }, () => ev('E')),
+              { expectedVersion: 'any' },
+            )
+          }
+          const log = store.readAll(first, 1000)
+          for (const streamId of streams) {
+            for (let after = first; after <= store.lastPosition(); after++) {
+              const expected = log
+                .filter((e) => e.streamId === streamId && e.position > after)
+                .slice(0, limit)
+              const raw = store.readAllRaw(after, limit, { streamId })
+              expect(raw.map((e) => e.position)).toEqual(expected.map((e) => e.position))
+              expect(raw.map((e) => e.version)).toEqual(expected.map((e) => e.version))
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
+
   it('appends with gapless versions and global positions, and reads them back', async () => {
     const { store } = open()
     const a = await store.append('job-a', [ev('A1'), ev('A2')], { expectedVersion: 'no_stream' })
