@@ -4,7 +4,7 @@
 
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { aggregates, type StreamType } from '../core/aggregates.ts'
-import { traceStream } from '../core/trace.ts'
+import { traceTail } from '../core/trace.ts'
 import { activePaths, machineDiagram, statePaths } from '../diagram/machine-diagram.ts'
 import { NotFoundError } from '../errors.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
@@ -156,15 +156,13 @@ export const machineRoutes = ({ store }: { store: EventStore }) => {
         ...errors(400, 401, 404),
       },
     }),
-    (c) => {
+    async (c) => {
       const { streamId } = c.req.valid('param')
       const { limit } = c.req.valid('query')
-      const machineEvents: string[] = []
-      const lines = traceStream(store, streamId, (_, machineEvent) => machineEvents.push(machineEvent.type))
-      if (lines.length === 0) throw new NotFoundError(`no stream '${streamId}'`, { details: { streamId } })
+      const { total, steps: tail } = await traceTail(store, streamId, limit)
+      if (total === 0) throw new NotFoundError(`no stream '${streamId}'`, { details: { streamId } })
       const machine = streamId.slice(0, streamId.indexOf('-')) as StreamType
-      const from = Math.max(0, lines.length - limit)
-      const steps = lines.slice(from).map((line, i) => ({
+      const steps = tail.map(({ line, machineEvent }) => ({
         position: line.event.position,
         version: line.event.version,
         type: line.event.type,
@@ -174,14 +172,14 @@ export const machineRoutes = ({ store }: { store: EventStore }) => {
         after: line.after,
         value: line.snapshot.value as unknown,
         activeStates: activePaths(line.snapshot.value),
-        machineEvent: machineEvents[from + i] ?? line.event.type,
+        machineEvent: machineEvent.type,
         accepted: line.accepted,
         effects: line.effects.map((e) => e.type),
         timers: line.timers.map((t) =>
           t.kind === 'armed' ? `armed ${t.delay} (${t.delayMs} ms)` : `cancelled ${t.timerId}`,
         ),
       }))
-      return c.json({ streamId, machine, total: lines.length, steps }, 200)
+      return c.json({ streamId, machine, total, steps }, 200)
     },
   )
 

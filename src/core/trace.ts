@@ -2,7 +2,7 @@
 // asked for, and the timers it armed, cancelled or fired. Runs no effect.
 import type { EventStore } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
-import { aggregateOf, assertReadable } from './aggregates.ts'
+import { type Aggregate, aggregateOf, assertReadable } from './aggregates.ts'
 import { type Effect, type Snapshot, stateLabel, type TimerChange } from './fold.ts'
 
 export interface TraceLine {
@@ -16,6 +16,31 @@ export interface TraceLine {
   snapshot: Snapshot
 }
 
+/** One event's step: the line, and the event the machine was given (`after` events for timer facts). */
+const traceStep = (
+  aggregate: Aggregate,
+  snapshot: Snapshot,
+  event: StoredEvent,
+): { line: TraceLine; machineEvent: { type: string } } => {
+  assertReadable(event, aggregate)
+  const { folder } = aggregate
+  const machineEvent = folder.toMachineEvent(snapshot, event.type, event.data) ?? { type: event.type }
+  const step = folder.step(snapshot, event.type, event.data)
+  return {
+    line: {
+      event,
+      before: stateLabel(step.before.value),
+      after: stateLabel(step.after.value),
+      accepted: step.accepted,
+      effects: step.effects,
+      timers: step.timers,
+      fired: step.firedTimerId,
+      snapshot: step.after,
+    },
+    machineEvent,
+  }
+}
+
 /**
  * @param onStep called after each event (the `--inspect` view streams from here)
  * @example
@@ -27,28 +52,49 @@ export const traceStream = (
   onStep?: (line: TraceLine, machineEvent: { type: string }) => void,
 ): TraceLine[] => {
   const aggregate = aggregateOf(streamId)
-  const { folder } = aggregate
-  let snapshot = folder.initial
+  let snapshot = aggregate.folder.initial
   const lines: TraceLine[] = []
   for (const event of store.readStream(streamId)) {
-    assertReadable(event, aggregate)
-    const machineEvent = folder.toMachineEvent(snapshot, event.type, event.data) ?? { type: event.type }
-    const step = folder.step(snapshot, event.type, event.data)
-    const line: TraceLine = {
-      event,
-      before: stateLabel(step.before.value),
-      after: stateLabel(step.after.value),
-      accepted: step.accepted,
-      effects: step.effects,
-      timers: step.timers,
-      fired: step.firedTimerId,
-      snapshot: step.after,
-    }
+    const { line, machineEvent } = traceStep(aggregate, snapshot, event)
     lines.push(line)
     onStep?.(line, machineEvent)
-    snapshot = step.after
+    snapshot = line.snapshot
   }
   return lines
+}
+
+/**
+ * The last `limit` steps of a stream and how many it has, for a server. The whole stream is still folded,
+ * but a page of events at a time, giving the event loop back between pages and keeping only the steps
+ * asked for: a session's stream grows by its keepalives, and one a month old (about 170,000 events) takes
+ * seconds to replay, which must not hold every other request.
+ *
+ * @example
+ * const { total, steps } = await traceTail(store, 'session-default', 1000)
+ */
+export const traceTail = async (
+  store: EventStore,
+  streamId: string,
+  limit: number,
+  pageEvents = 500,
+): Promise<{ total: number; steps: { line: TraceLine; machineEvent: { type: string } }[] }> => {
+  const aggregate = aggregateOf(streamId)
+  let snapshot = aggregate.folder.initial
+  let kept: { line: TraceLine; machineEvent: { type: string } }[] = []
+  let total = 0
+  for (let from = 1; ; from += pageEvents) {
+    const events = store.readStream(streamId, { fromVersion: from, toVersion: from + pageEvents - 1 })
+    for (const event of events) {
+      const step = traceStep(aggregate, snapshot, event)
+      kept.push(step)
+      snapshot = step.line.snapshot
+      total++
+    }
+    if (kept.length > 2 * limit) kept = kept.slice(-limit)
+    if (events.length < pageEvents) break
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  return { total, steps: kept.slice(-limit) }
 }
 
 const describeTimer = (t: TimerChange): string =>
