@@ -68,11 +68,12 @@ export const createProjector = (db: Db, schema = 'main'): Projector => {
         `UPDATE ${schema}.${t.table} SET ${changing.map((i) => `${t.columns[i]} = ?`).join(', ')}
          WHERE ${t.key} = ?`,
       )
+      const key = t.columns.indexOf(t.key)
       return [
         type,
         {
           fields: [...new Set(Object.values(setOnce))],
-          values: (row: SqlValue[]) => [...changing.map((i) => row[i]), row[t.columns.indexOf(t.key)]],
+          values: (row: SqlValue[]) => [...changing.map((i) => row[i]), row[key]],
           statement,
         },
       ]

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { JOB_PAGE_SQL, type Job, jobReader } from '../../src/api/job-read.ts'
-import { openTestCore } from '../support/store.ts'
+import { openTestCore, queryPlan } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -64,17 +64,13 @@ describe('a page of jobs', () => {
       const plans = Object.fromEntries(
         Object.entries(JOB_PAGE_SQL).map(([name, sql]) => [
           name,
-          (
-            core.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({
-              sessionId: 'default',
-              status: 'failed',
-              createdAt: '\uffff',
-              id: '\uffff',
-              limit: 51,
-            }) as {
-              detail: string
-            }[]
-          ).map((r) => r.detail),
+          queryPlan(core.db, sql, {
+            sessionId: 'default',
+            status: 'failed',
+            createdAt: '\uffff',
+            id: '\uffff',
+            limit: 51,
+          }),
         ]),
       )
       // Delayed, failed and cancelled jobs come from their own index, in the page's order: no sort, and

@@ -10,15 +10,10 @@ import { createProjector } from '../../src/projections/projector.ts'
 import { rebuildProjections } from '../../src/projections/rebuild.ts'
 import { WAITING_JOBS_SQL } from '../../src/runtime/dispatcher.ts'
 import { job } from '../support/facts.ts'
-import { openTestCore } from '../support/store.ts'
+import { openTestCore, queryPlan } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
-
-const planOf = (db: { prepare(sql: string): { all(...a: unknown[]): unknown[] } }, sql: string) =>
-  (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('default', 3) as { detail: string }[])
-    .map((r) => r.detail)
-    .join(' | ')
 
 /**
  * The tables and indexes whose pages one commit writes: the WAL is emptied first, then the frames `write`
@@ -55,7 +50,7 @@ describe('the jobs indexes', () => {
           i < 3 ? [queued] : [queued, job.started(1), job.sent(1)],
         )
       }
-      const plan = planOf(core.db, WAITING_JOBS_SQL)
+      const plan = queryPlan(core.db, WAITING_JOBS_SQL, 'default', 3).join(' | ')
       expect(plan).toContain('USING INDEX jobs_waiting')
       // The index's order is the dispatcher's: no sort, no scan of the table.
       expect(plan).not.toMatch(/TEMP B-TREE|SCAN/)
@@ -131,10 +126,7 @@ describe('the index by status', () => {
   it("answers one session's jobs of a status as one range of it", async () => {
     const core = openTestCore(tempDir())
     try {
-      const plan = (sql: string, ...params: unknown[]) =>
-        (core.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[])
-          .map((r) => r.detail)
-          .join(' | ')
+      const plan = (sql: string, ...params: unknown[]) => queryPlan(core.db, sql, ...params).join(' | ')
       // Sent in the last minute: counted in the index alone, without reading each job's row.
       expect(plan(SENT_SINCE_SQL, 'default', '2026-01-05T08:00:00.000Z')).toBe(
         'SEARCH jobs USING COVERING INDEX jobs_by_status (status=? AND session_id=? AND updated_at>?)',

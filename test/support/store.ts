@@ -18,3 +18,7 @@ export const openTestCore = (
 
 /** A second, independent connection: sees only what has been committed. */
 export const observer = (dir: string) => new Database(join(dir, 'kurir.db'), { readonly: true })
+
+/** The steps SQLite's planner chose for a statement, one per line of `EXPLAIN QUERY PLAN`. */
+export const queryPlan = (db: Database.Database, sql: string, ...params: unknown[]): string[] =>
+  (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail)
