@@ -30,9 +30,13 @@ const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i
 const jsonBodiesOnly: MiddlewareHandler = async (c, next) => {
   const method = c.req.method
   if (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') {
+    // Under Node, HTTP/1.1 decides: a request with neither a length nor a chunked encoding has no body
+    // (curl -X POST sends such requests). Elsewhere the web Request says.
+    const incoming = nodeRequestOf(c.env)
     const length = c.req.header('Content-Length')
-    const hasBody =
-      length === undefined
+    const hasBody = incoming
+      ? carriesBody(incoming)
+      : length === undefined
         ? c.req.header('Transfer-Encoding') !== undefined || c.req.raw.body !== null
         : length !== '0'
     const media = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? ''

@@ -1,7 +1,7 @@
 // Request bodies as Node delivers them: in chunks, with or without a length, cut short, too large. Served
 // by @hono/node-server on a real socket, since under `app.request()` there is no Node message to read.
 import { request } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { serve } from '@hono/node-server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openTestApi } from '../support/api.ts'
@@ -122,6 +122,33 @@ describe('request bodies read from the Node request', () => {
     const res = await t.send('/api/whatsapp/send-message', pieces(Buffer.from('{"number": "0812'), 4))
     expect(res.status).toBe(400)
     expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'MALFORMED_JSON' } })
+  })
+
+  it('takes a POST with neither a length nor a body type as bodiless, as curl -X POST sends it', async () => {
+    const t = await open()
+    // Written by hand: Node's client would add a Content-Length or a chunked encoding of its own.
+    const raw = (path: string, token?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(t.port, '127.0.0.1', () => {
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n` +
+              (token ? `Authorization: Bearer ${token}\r\n` : '') +
+              'Connection: close\r\n\r\n',
+          )
+        })
+        let answer = ''
+        socket.setEncoding('utf8')
+        socket.on('data', (d: string) => {
+          answer += d
+        })
+        socket.on('end', () => resolve(answer))
+        socket.on('error', reject)
+      })
+    const paused = await raw('/api/whatsapp/queue/pause', t.token)
+    expect(paused).toMatch(/^HTTP\/1\.1 200 /)
+    expect(paused).toContain('"paused":true')
+    // Without a token it is the token that is missing, not a body type.
+    expect(await raw('/api/whatsapp/queue/resume')).toMatch(/^HTTP\/1\.1 401 /)
   })
 
   it('lets a client that goes away mid-body go, and answers the next one', async () => {
