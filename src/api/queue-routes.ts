@@ -129,15 +129,19 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
       },
     )
 
-  // Pausing a paused queue (or resuming a running one) changes nothing and is not an error.
-  const flowOf = (sessionId: string) =>
-    stateLabel(commands.load(streamIds.queue(sessionId)).snapshot.value).includes('flow.paused')
-  change('/queue/pause', 'Pause sending; jobs keep waiting', async (id) => {
-    if (!flowOf(id)) await append(id, 'QueuePaused')
-  })
-  change('/queue/resume', 'Resume sending', async (id) => {
-    if (flowOf(id)) await append(id, 'QueueResumed')
-  })
+  // Pausing a paused queue (or resuming a running one) changes nothing and is not an error. Decided on
+  // the stream's state at the append, so that concurrent requests agree.
+  const toggle = (sessionId: string, paused: boolean) =>
+    commands.execute(
+      streamIds.queue(sessionId),
+      ({ snapshot }) =>
+        stateLabel(snapshot.value).includes('flow.paused') === paused
+          ? []
+          : [{ type: paused ? 'QueuePaused' : 'QueueResumed', data: { at: at() } }],
+      { actor: 'operator' },
+    )
+  change('/queue/pause', 'Pause sending; jobs keep waiting', (id) => toggle(id, true))
+  change('/queue/resume', 'Resume sending', (id) => toggle(id, false))
   change('/queue/clear', 'Cancel every waiting and delayed job; active ones finish', async (id) => {
     let cancelled = 0
     for (const jobId of pending.all(id) as string[]) {

@@ -80,6 +80,8 @@ export interface CommandHandlerDeps {
   maxRetries?: number
 }
 
+const settled = () => {}
+
 export const createCommandHandler = ({
   store,
   projector,
@@ -90,7 +92,7 @@ export const createCommandHandler = ({
 }: CommandHandlerDeps): CommandHandler => {
   const load = (streamId: string) => loadStream(store, aggregateOf(streamId), streamId)
 
-  const execute: CommandHandler['execute'] = async (streamId, decide, meta = {}, options = {}) => {
+  const decideAndAppend: CommandHandler['execute'] = async (streamId, decide, meta = {}, options = {}) => {
     const commandId = meta.commandId ?? newId()
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const current = load(streamId)
@@ -146,6 +148,23 @@ export const createCommandHandler = ({
         throw new Error(`could not append to ${streamId}: ${result.message}`)
     }
     throw new ConcurrencyError(`${streamId} kept changing under concurrent writers; try again`)
+  }
+
+  // Commands on one stream run one after another in this process: each decides on the state the one
+  // before it left, so concurrent requests (two pauses, two clears) never race each other into a
+  // version conflict. Other streams are not held up. The retry above still covers other processes.
+  const tails = new Map<string, Promise<void>>()
+  const execute: CommandHandler['execute'] = (streamId, decide, meta, options) => {
+    const before = tails.get(streamId)
+    const run = before
+      ? before.then(() => decideAndAppend(streamId, decide, meta, options))
+      : decideAndAppend(streamId, decide, meta, options)
+    const tail = run.then(settled, settled)
+    tails.set(streamId, tail)
+    void tail.then(() => {
+      if (tails.get(streamId) === tail) tails.delete(streamId)
+    })
+    return run
   }
 
   return { execute, load }

@@ -288,6 +288,25 @@ describe('the queue', () => {
     expect(log.at(-1)).toBe('QueueCleared')
   })
 
+  it('answers concurrent pauses, resumes and clears with 200, as it answers them one at a time', async () => {
+    const t = await open()
+    const all = (path: string, n: number) =>
+      Promise.all(Array.from({ length: n }, async () => (await t.post(path)).status))
+    expect(await all('/api/whatsapp/queue/pause', 10)).toEqual(Array(10).fill(200))
+    for (let i = 0; i < 20; i++) await t.send({ number: '081234567890', message: `m${i}` })
+    expect(await all('/api/whatsapp/queue/clear', 8)).toEqual(Array(8).fill(200))
+    expect(await all('/api/whatsapp/queue/resume', 10)).toEqual(Array(10).fill(200))
+    const log = t.api.core.store.readStream('queue-default').map((e) => e.type)
+    // One pause and one resume: the others found nothing to change.
+    expect(log.filter((type) => type === 'QueuePaused')).toHaveLength(1)
+    expect(log.filter((type) => type === 'QueueResumed')).toHaveLength(1)
+    const cleared = t.api.core.store
+      .readStream('queue-default')
+      .filter((e) => e.type === 'QueueCleared')
+      .map((e) => e.data['cancelled'])
+    expect(cleared.reduce((a, b) => (a as number) + (b as number), 0)).toBe(20)
+  })
+
   it('retries a failed job and cancels a waiting one on request; 409 where the state does not allow it', async () => {
     const t = await open()
     await t.ready()

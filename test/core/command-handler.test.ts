@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { streamIds } from '../../src/core/aggregates.ts'
 import type { Core } from '../../src/core/open-core.ts'
 import { IllegalStateError } from '../../src/errors.ts'
-import { job } from '../support/facts.ts'
+import { job, queue } from '../support/facts.ts'
 import { openTestCore } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -55,16 +55,71 @@ describe('deciding a command', () => {
     expect(core.store.streamVersion(stream)).toBe(0)
   })
 
-  it('decides again on a concurrent write, so two racing commands never both win', async () => {
+  it('decides again on a write from another connection, so two racing commands never both win', async () => {
+    const dir = tempDir()
+    core = openTestCore(dir)
+    // Another writer on the same file, as the command line is beside a running gateway.
+    const other = openTestCore(dir)
+    try {
+      await core.commands.execute(stream, () => [job.queued()])
+      let decisions = 0
+      const results = await Promise.allSettled([
+        core.commands.execute(stream, () => {
+          decisions++
+          return [job.started(1)]
+        }),
+        other.commands.execute(stream, () => {
+          decisions++
+          return [job.cancelled()]
+        }),
+      ])
+      // Whichever commits first wins; the other finds the stream moved, decides again and is refused.
+      const won = results.findIndex((r) => r.status === 'fulfilled')
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
+      expect(won).toBeGreaterThanOrEqual(0)
+      expect(lost.reason).toBeInstanceOf(IllegalStateError)
+      expect(decisions).toBe(3)
+      expect(core.store.readStream(stream).map((e) => e.type)).toEqual([
+        'JobQueued',
+        won === 0 ? 'JobAttemptStarted' : 'JobCancelled',
+      ])
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('runs concurrent commands on one stream one after another, each on the state the last one left', async () => {
     core = openTestCore(tempDir())
-    await core.commands.execute(stream, () => [job.queued()])
-    const results = await Promise.allSettled([
-      core.commands.execute(stream, () => [job.started(1)]),
-      core.commands.execute(stream, () => [job.cancelled()]),
-    ])
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
-    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(IllegalStateError)
-    expect(core.store.readStream(stream).map((e) => e.type)).toEqual(['JobQueued', 'JobAttemptStarted'])
+    const queueStream = streamIds.queue('default')
+    const seen: number[] = []
+    // Far more than the retries a conflict allows: racing, most of these would fail.
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) =>
+        core.commands.execute(queueStream, ({ version, snapshot }) => {
+          seen.push(version)
+          // A pause or a resume only when it changes something, decided on the current state.
+          const paused = JSON.stringify(snapshot.value).includes('paused')
+          if (i % 2 === 0) return paused ? [] : [queue.paused()]
+          return paused ? [queue.resumed()] : []
+        }),
+      ),
+    )
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([])
+    // Each decided once, in order, on the version the one before it left.
+    expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i))
+    expect(core.store.readStream(queueStream).map((e) => e.type)).toEqual(
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'QueuePaused' : 'QueueResumed')),
+    )
+  })
+
+  it('keeps commands on other streams apart from a slow one', async () => {
+    core = openTestCore(tempDir())
+    const first = core.commands.execute(stream, () => [job.queued()])
+    const other = core.commands.execute(streamIds.job('01JTEST0000000000000000002'), () => [job.queued()])
+    // Both appends go into the same commit: neither waited for the other.
+    const [a, b] = await Promise.all([first, other])
+    expect(a.events[0]?.position).toBe(1)
+    expect(b.events[0]?.position).toBe(2)
   })
 
   it('folds from the log when the snapshot row is missing or from another machine version', async () => {
