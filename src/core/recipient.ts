@@ -32,6 +32,9 @@ export const toChatId = (
     throw invalid(chatId, 'a chatId is <digits>@c.us or a group id <digits>@g.us')
   }
   const written = (to.number ?? '').trim()
+  // A chat id given as the number is taken as a chat id.
+  if (written.endsWith('@g.us') || written.endsWith('@c.us'))
+    return toChatId({ chatId: written }, defaultCountryCode)
   if (!WRITTEN_NUMBER.test(written)) throw invalid(written, 'not a phone number')
   const digits = written.replace(/\D/g, '')
   // +62…, 62… and 0… all name the same number; a leading 0 is national.

@@ -13,9 +13,13 @@ export type NumberBehaviour =
   | 'sends'
 
 const CHAT_ID = /^(\d+)@c\.us$/
+const GROUP_ID = /^\d+(-\d+)?@g\.us$/
 
 /** The digits of a `<digits>@c.us` chat id, or null when the id has another shape. */
 export const chatIdDigits = (chatId: string): string | null => CHAT_ID.exec(chatId)?.[1] ?? null
+
+/** Whether the id names a group (`…@g.us`): the simulated phone is in every group it is sent to. */
+export const isGroupChat = (chatId: string): boolean => GROUP_ID.test(chatId)
 
 export const numberBehaviour = (digits: string): NumberBehaviour => {
   switch (digits.slice(-4)) {

@@ -12,7 +12,13 @@ import {
   type WhatsAppEngine,
 } from './engine.ts'
 import { createSimulatorFiles } from './simulator-files.ts'
-import { chatIdDigits, numberBehaviour, simulatedPhoneNumber } from './simulator-numbers.ts'
+import {
+  chatIdDigits,
+  isGroupChat,
+  type NumberBehaviour,
+  numberBehaviour,
+  simulatedPhoneNumber,
+} from './simulator-numbers.ts'
 
 export interface SimulatorDeps {
   /** DATA_DIR. The simulator writes `simulator/sent.ndjson` and `simulator/linked/<sessionId>` in it. */
@@ -168,14 +174,17 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
         holds.add(hold)
       })
 
-    const digitsOf = (chatId: string): string => {
+    // A group has no number of its own: what is sent to it goes through.
+    const behaviourOf = (chatId: string): NumberBehaviour => {
+      if (isGroupChat(chatId)) return 'sends'
       const digits = chatIdDigits(chatId)
-      if (digits === null) throw new EngineError('INVALID_NUMBER', `not a <digits>@c.us chat id: ${chatId}`)
-      return digits
+      if (digits === null)
+        throw new EngineError('INVALID_NUMBER', `not a <digits>@c.us or <digits>@g.us chat id: ${chatId}`)
+      return numberBehaviour(digits)
     }
 
     const send = async (chatId: string, body: string): Promise<SentMessage> => {
-      const digits = digitsOf(chatId)
+      const behaviour = behaviourOf(chatId)
       if (status === 'stopped') throw closed()
       if (status !== 'ready') throw new EngineError('NOT_READY', 'the session is not connected yet')
       if (sendLatencyMs > 0) {
@@ -183,7 +192,6 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
         // Another timer due at the same tick may have stopped the engine after ours fired.
         if (status !== 'ready') throw closed()
       }
-      const behaviour = numberBehaviour(digits)
       if (behaviour === 'not_registered')
         throw new EngineError('NOT_REGISTERED', `${chatId} is not on WhatsApp`)
       if (behaviour === 'always_times_out' || (behaviour === 'times_out_once' && !timedOutOnce.has(chatId))) {
@@ -222,7 +230,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
         return Promise.resolve(status === 'ready' ? CONNECTED : 'OPENING')
       },
       async isRegistered(chatId) {
-        return numberBehaviour(digitsOf(chatId)) !== 'not_registered'
+        return behaviourOf(chatId) !== 'not_registered'
       },
       sendText(chatId, body) {
         const sending = send(chatId, body)

@@ -85,6 +85,20 @@ describe('send-message through the simulator', () => {
     }
     const { body } = await t.send({ chatId: '120363012345678901@g.us', message: 'hi group' })
     expect((await t.job(body.jobId)).chatId).toBe('120363012345678901@g.us')
+    // A chat id in the number field is taken as a chat id.
+    const asNumber = await t.send({ number: '120363012345678902@g.us', message: 'hi again' })
+    expect((await t.job(asNumber.body.jobId)).chatId).toBe('120363012345678902@g.us')
+    const contact = await t.send({ number: '6281234567890@c.us', message: 'hi' })
+    expect((await t.job(contact.body.jobId)).chatId).toBe('6281234567890@c.us')
+  })
+
+  it('sends to a group through the simulator', async () => {
+    const t = await open()
+    await t.unpaced()
+    await t.ready()
+    const { body } = await t.send({ chatId: '120363012345678901@g.us', message: 'hi group' })
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1, lastError: null })
+    expect(t.sent()).toEqual([expect.objectContaining({ chatId: '120363012345678901@g.us', body: 'hi group' })])
   })
 
   it('answers 400 with the reason for a bad number or message, and queues nothing', async () => {

@@ -323,16 +323,30 @@ describe('state probe', () => {
 })
 
 describe('sending', () => {
-  it('rejects chat ids that are not <digits>@c.us with INVALID_NUMBER', async () => {
+  it('rejects chat ids that are neither <digits>@c.us nor a group id with INVALID_NUMBER', async () => {
     const { sim } = setup()
     const { engine } = await readyEngine(sim)
-    for (const chatId of ['628123456789', '+628123456789@c.us', '62812abc@c.us', '628123456789@g.us']) {
+    for (const chatId of ['628123456789', '+628123456789@c.us', '62812abc@c.us', 'sales@g.us']) {
       expect(await rejection(engine.sendText(chatId, 'hi'))).toMatchObject({
         code: 'INVALID_NUMBER',
         retryable: false,
       })
       expect(await rejection(engine.isRegistered(chatId))).toMatchObject({ code: 'INVALID_NUMBER' })
     }
+  })
+
+  it('sends to a group, whatever digits its id ends with', async () => {
+    const { sim, dataDir } = setup()
+    const { engine } = await readyEngine(sim)
+    for (const chatId of ['120363012345678900@g.us', '6281234560001-1612345678@g.us']) {
+      expect(await engine.isRegistered(chatId)).toBe(true)
+      expect((await engine.sendText(chatId, 'to the group')).messageId).toContain(chatId)
+    }
+    const lines = readFileSync(join(dataDir, 'simulator', 'sent.ndjson'), 'utf8').trim().split('\n')
+    expect(lines.map((l) => JSON.parse(l).chatId)).toEqual([
+      '120363012345678900@g.us',
+      '6281234560001-1612345678@g.us',
+    ])
   })
 
   it('refuses to send before the engine is ready with a retryable NOT_READY', async () => {
