@@ -24,6 +24,7 @@ const schema = z.object({
     .default('FULL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  QR_TERMINAL: z.enum(['0', '1', '']).optional(),
   INSPECT: z.enum(['0', '1', '']).optional(),
   INSPECT_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   NODE_ENV: z.string().optional(),
@@ -58,6 +59,8 @@ export interface Config {
   logLevel: string
   /** LOG_FORMAT: JSON lines or readable ones; unset: readable on a terminal, JSON otherwise. */
   logFormat: LogFormat | undefined
+  /** QR_TERMINAL: draw a session's QR on standard error; unset: only when it is a terminal. */
+  qrTerminal: boolean | undefined
   /** INSPECT=1: the live machines are reported to the XState inspector (development only). */
   inspect: boolean
   /** INSPECT_PORT: the inspector's local relay (HTTP page and WebSocket) on 127.0.0.1. */
@@ -102,6 +105,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     synchronous: e.SQLITE_SYNCHRONOUS,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
+    qrTerminal: e.QR_TERMINAL === undefined || e.QR_TERMINAL === '' ? undefined : e.QR_TERMINAL === '1',
     inspect: e.INSPECT === '1',
     inspectPort: e.INSPECT_PORT,
     production: e.NODE_ENV === 'production',

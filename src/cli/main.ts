@@ -9,6 +9,8 @@ import { userCommand } from './user-command.ts'
 export interface Io {
   out: (line: string) => void
   err: (line: string) => void
+  /** Whether `err` writes to a terminal (where a QR can be scanned) rather than a pipe or a file. */
+  errIsTerminal?: boolean
   env: NodeJS.ProcessEnv
 }
 
@@ -31,6 +33,7 @@ const USAGE = `usage: kurir <command>
 const defaultIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  errIsTerminal: process.stderr.isTTY === true,
   env: process.env,
 }
 

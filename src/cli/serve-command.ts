@@ -9,12 +9,18 @@ import { startGateway } from '../main.ts'
 import type { LiveInspector } from '../runtime/live-inspector.ts'
 import type { Io } from './main.ts'
 
-/** The QR to scan, drawn in the terminal beside the log (the JSON log itself never holds it). */
-const qrPrinter = (io: Io) => (sessionId: string, qr: string) => {
-  QRCode.toString(qr, { type: 'terminal', small: true }).then(
-    (drawn) => io.err(`Scan this QR with WhatsApp on the phone (session ${sessionId}):\n${drawn}`),
-    () => {},
-  )
+/**
+ * The QR to scan, drawn in the terminal beside the log; never into a pipe or a file (a log collector),
+ * unless QR_TERMINAL=1 asks. The JSON log itself never holds it.
+ */
+const qrPrinter = (io: Io, config: Pick<Config, 'qrTerminal'>) => {
+  if (!(config.qrTerminal ?? io.errIsTerminal === true)) return undefined
+  return (sessionId: string, qr: string) => {
+    QRCode.toString(qr, { type: 'terminal', small: true }).then(
+      (drawn) => io.err(`Scan this QR with WhatsApp on the phone (session ${sessionId}):\n${drawn}`),
+      () => {},
+    )
+  }
 }
 
 /**
@@ -44,7 +50,8 @@ export const startInspectorIfAsked = async (
 export const serveCommand = async (_args: string[], io: Io): Promise<number> => {
   const config = loadConfig(io.env)
   const log = createLogger(config.logLevel, await logDestination(config.logFormat))
-  const gateway = await startGateway({ config, log, onQr: qrPrinter(io) })
+  const onQr = qrPrinter(io, config)
+  const gateway = await startGateway({ config, log, ...(onQr ? { onQr } : {}) })
   const inspector = await startInspectorIfAsked(config, gateway, log)
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {

@@ -46,6 +46,8 @@ describe('serving', () => {
         LOG_LEVEL: 'info',
         WA_ENGINE: 'simulator',
         SIM_LINK_AFTER_MS: '-1',
+        // Standard error is a pipe here: drawn only when asked.
+        QR_TERMINAL: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -76,6 +78,40 @@ describe('serving', () => {
     expect(output).toContain('QR issued')
     // The JSON log says a QR was issued, never what it was.
     expect(output).not.toContain('sim:default:')
+  })
+
+  it('draws no QR into a pipe unless QR_TERMINAL=1 asks', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: {
+        ...process.env,
+        DATA_DIR: tempDir(),
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        WA_ENGINE: 'simulator',
+        SIM_LINK_AFTER_MS: '-1',
+        QR_TERMINAL: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let errors = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      errors += chunk.toString()
+    })
+    let output = ''
+    // The log says the QR was issued: the moment it would have been drawn.
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}${errors}`)))
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('QR issued')) resolve()
+      })
+    })
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(errors).not.toContain('Scan this QR')
+    expect(errors).not.toMatch(/[▀▄█]/)
   })
 
   it('refuses to start on invalid configuration, naming the variable', () => {
