@@ -88,7 +88,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
   const jobs = jobReader(db)
   const configOf = queueConfigReader(db)
   const byKey = db.prepare(
-    'SELECT id, status, chat_id, body FROM jobs WHERE session_id = ? AND idempotency_key = ?',
+    'SELECT id, status, chat_id, body, priority, send_at FROM jobs WHERE session_id = ? AND idempotency_key = ?',
   )
   // Sends with one idempotency key are decided one at a time: the second sees the first's job.
   const keyed = new Map<string, Promise<unknown>>()
@@ -110,20 +110,41 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
   const send = async (c: Context<ApiEnv>, sessionId: string) => {
     sessionMustExist(sessionId)
     const body = (c.req.valid as (t: 'json') => z.infer<typeof SendBody>)('json')
-    const key = body.idempotencyKey ?? c.req.header('Idempotency-Key')
+    const header = c.req.header('Idempotency-Key')
+    if (body.idempotencyKey !== undefined && header !== undefined && header !== body.idempotencyKey) {
+      throw new ValidationError('the Idempotency-Key header and the body name two different keys', {
+        details: { header, body: body.idempotencyKey },
+      })
+    }
+    const key = body.idempotencyKey ?? header
     if (key !== undefined && (key.length === 0 || key.length > 200)) {
       throw new ValidationError('an idempotency key is 1 to 200 characters')
     }
     const chatId = toChatId(body, deps.defaultCountryCode)
+    const sendAt = body.sendAt ? new Date(body.sendAt).toISOString() : null
     const enqueue = async () => {
       if (key !== undefined) {
         const earlier = byKey.get(sessionId, key) as
-          | { id: string; status: string; chat_id: string; body: string }
+          | {
+              id: string
+              status: string
+              chat_id: string
+              body: string
+              priority: string
+              send_at: string | null
+            }
           | undefined
         if (earlier) {
-          if (earlier.chat_id !== chatId || earlier.body !== body.message) {
+          // The same request is the same recipient, message, priority and time to send.
+          const differs = [
+            earlier.chat_id !== chatId && 'recipient',
+            earlier.body !== body.message && 'message',
+            earlier.priority !== body.priority && 'priority',
+            earlier.send_at !== sendAt && 'sendAt',
+          ].filter((field): field is string => field !== false)
+          if (differs.length > 0) {
             throw new ConflictError('this idempotency key was used for another message', {
-              details: { idempotencyKey: key, jobId: earlier.id },
+              details: { idempotencyKey: key, jobId: earlier.id, differs },
             })
           }
           return { jobId: earlier.id, status: earlier.status, duplicate: true }
@@ -132,7 +153,6 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
       const config = configOf(sessionId)
       const jobId = newId()
       const at = new Date(clock.now()).toISOString()
-      const sendAt = body.sendAt ? new Date(body.sendAt).toISOString() : null
       const result = await commands.execute(
         streamIds.job(jobId),
         () => [

@@ -98,7 +98,9 @@ describe('send-message through the simulator', () => {
     await t.ready()
     const { body } = await t.send({ chatId: '120363012345678901@g.us', message: 'hi group' })
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1, lastError: null })
-    expect(t.sent()).toEqual([expect.objectContaining({ chatId: '120363012345678901@g.us', body: 'hi group' })])
+    expect(t.sent()).toEqual([
+      expect.objectContaining({ chatId: '120363012345678901@g.us', body: 'hi group' }),
+    ])
   })
 
   it('answers 400 with the reason for a bad number or message, and queues nothing', async () => {
@@ -181,7 +183,7 @@ describe('send-message through the simulator', () => {
     expect(t.sent()).toHaveLength(1)
   })
 
-  it('answers a repeated idempotency key with the same job, and 409 for another message', async () => {
+  it('answers a repeated idempotency key with the same job, and 409 for another request', async () => {
     const t = await open()
     const first = await t.send({ number: '081234567890', message: 'once', idempotencyKey: 'order-7' })
     const again = await t.send({ number: '+6281234567890', message: 'once', idempotencyKey: 'order-7' })
@@ -194,13 +196,35 @@ describe('send-message through the simulator', () => {
     expect(viaHeader.body.jobId).toBe(first.body.jobId)
     const other = await t.send({ number: '081234567890', message: 'twice', idempotencyKey: 'order-7' })
     expect(other.res.status).toBe(409)
+    // Any other part of the request is another request too.
+    const urgent = await t.send({
+      number: '081234567890',
+      message: 'once',
+      priority: 'high',
+      idempotencyKey: 'order-7',
+    })
+    expect(urgent.res.status).toBe(409)
+    expect(urgent.body.error.details.differs).toEqual(['priority'])
+    const later = { number: '081234567890', message: 'once', sendAt: '2031-01-01T00:00:00Z' }
+    const scheduled = await t.send({ ...later, idempotencyKey: 'order-7' })
+    expect(scheduled.body.error.details.differs).toEqual(['sendAt'])
+    // The same instant written another way is the same request.
+    const s1 = await t.send({ ...later, idempotencyKey: 'order-8' })
+    const s2 = await t.send({ ...later, sendAt: '2031-01-01T07:00:00+07:00', idempotencyKey: 'order-8' })
+    expect(s2.body).toMatchObject({ jobId: s1.body.jobId, duplicate: true })
+    // Two keys for one request: which one was meant is not guessed.
+    const twoKeys = await t.send(
+      { number: '081234567890', message: 'once', idempotencyKey: 'order-7' },
+      { 'Idempotency-Key': 'order-9' },
+    )
+    expect(twoKeys.res.status).toBe(400)
     // At once, from two callers: still one job.
     const [a, b] = await Promise.all([
       t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
       t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
     ])
     expect(a.body.jobId).toBe(b.body.jobId)
-    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(2)
+    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(3)
   })
 
   it('holds a scheduled send until its time', async () => {
