@@ -104,7 +104,7 @@ export const JOB_PAGE_SQL = {
 
 /** A session's latest jobs in one status (delayed or failed, for the retry queue), last changed first. */
 export const RETRY_QUEUE_SQL = `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_status
-  WHERE status = ? AND session_id = ? ORDER BY updated_at DESC LIMIT 500`
+  WHERE status = ? AND session_id = ? AND attempts >= ? ORDER BY updated_at DESC LIMIT 500`
 
 /**
  * @example
@@ -144,8 +144,9 @@ export const jobReader = (db: Db) => {
     },
     retryQueue(sessionId: string) {
       return {
-        delayed: (inStatus.all('delayed', sessionId) as JobRow[]).map(toJob),
-        failed: (inStatus.all('failed', sessionId) as JobRow[]).map(toJob),
+        // Delayed for a retry: a job scheduled for later and not tried yet is not in it.
+        delayed: (inStatus.all('delayed', sessionId, 1) as JobRow[]).map(toJob),
+        failed: (inStatus.all('failed', sessionId, 0) as JobRow[]).map(toJob),
       }
     },
   }

@@ -372,7 +372,7 @@ describe('the queue', () => {
       ids.push((await t.send({ number: '081234567890', message: `m${i}` })).body.jobId)
       t.api.clock.advance(10)
     }
-    await t.send({ number: '081234560001', message: 'slow' })
+    const slow = await t.send({ number: '081234560001', message: 'slow' })
     await t.api.settle()
     const first = await jsonOf(await t.get('/api/whatsapp/jobs?limit=4'))
     expect(first.jobs).toHaveLength(4)
@@ -383,10 +383,13 @@ describe('the queue', () => {
     )
     const completed = await jsonOf(await t.get('/api/whatsapp/jobs?status=completed'))
     expect(completed.jobs).toHaveLength(5)
+    // A job scheduled for later is delayed, but not for a retry.
+    await t.send({ number: '081234567890', message: 'later', sendAt: '2031-01-01T00:00:00Z' })
     const retryQueue = await jsonOf(await t.get('/api/whatsapp/retry-queue'))
-    expect(retryQueue.delayed).toHaveLength(1)
+    expect(retryQueue.delayed.map((j: { id: string }) => j.id)).toEqual([slow.body.jobId])
+    expect(retryQueue.delayed[0]).toMatchObject({ attempts: 1, lastError: { code: 'NETWORK_TIMEOUT' } })
     const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
-    expect(stats).toMatchObject({ counts: { completed: 5, delayed: 1 }, successRate: 1, sentLastMinute: 5 })
+    expect(stats).toMatchObject({ counts: { completed: 5, delayed: 2 }, successRate: 1, sentLastMinute: 5 })
     expect((await t.get('/api/whatsapp/jobs?cursor=bogus')).status).toBe(400)
   })
 
