@@ -77,10 +77,22 @@ export interface ApiDeps {
   sseHeartbeatMs?: number
 }
 
+/**
+ * The access token a request was let in with, for answers that outlast the request (an event stream
+ * checks it again while it stays open).
+ */
+export interface Access {
+  /** When the token stops letting its bearer in: its `exp`, in epoch milliseconds. */
+  expiresAt(): number
+  /** Whether the token's user still exists, by the same (cached) lookup as authentication. */
+  userExists(): boolean
+}
+
 /** Variables set on the request context by the API's middleware. */
 export type ApiEnv = {
   Variables: {
     user: AuthUser
+    access: Access
     requestId: string
   }
 }

@@ -98,6 +98,12 @@ const rawOf = (e: StoredEvent): RawEvent => ({
 const CATCH_UP_PAGE = 500
 
 /**
+ * Why an open stream's token stopped letting it in: the code a request with that token is now refused
+ * with (401). The stream's last message is `event: unauthorized` with this code as its data.
+ */
+type Refusal = 'TOKEN_EXPIRED' | 'USER_NOT_FOUND'
+
+/**
  * @example
  * app.route('/', eventRoutes({ store, clock }))
  */
@@ -134,6 +140,8 @@ export const eventRoutes = ({
     const { stream, after } = c.req.valid('query')
     const lastEventId = c.req.valid('header')['last-event-id']
     const filter = stream === undefined ? {} : { streamId: stream }
+    const access = c.get('access')
+    const expiresAt = access.expiresAt()
     let sent = lastEventId !== undefined ? Number(lastEventId) : (after ?? store.lastPosition())
     return streamSSE(c, async (sse) => {
       // Subscribe before catching up, so nothing committed in between is missed; positions already
@@ -145,28 +153,50 @@ export const eventRoutes = ({
         wake?.()
       })
       let open = true
-      let heartbeat = clock.setTimer(function beat() {
-        if (!open) return
-        void sse.write(': keepalive\n\n')
-        heartbeat = clock.setTimer(beat, heartbeatMs)
-      }, heartbeatMs)
       const end = () => {
         open = false
         wake?.()
       }
+      // The stream lasts as long as its token would let a request in; then it ends, saying why.
+      let refused: Refusal | null = null
+      const refuse = (why: Refusal) => {
+        refused ??= why
+        end()
+      }
+      const expired = () => clock.now() >= expiresAt
+      const admitted = (): boolean => {
+        if (expired()) refuse('TOKEN_EXPIRED')
+        else if (!access.userExists()) refuse('USER_NOT_FOUND')
+        return refused === null
+      }
+      let expiry = clock.setTimer(function expire() {
+        // A clock may wake early on a long wait; then it waits for the rest.
+        if (admitted()) expiry = clock.setTimer(expire, expiresAt - clock.now())
+      }, expiresAt - clock.now())
+      let heartbeat = clock.setTimer(function beat() {
+        if (!open || !admitted()) return
+        void sse.write(': keepalive\n\n')
+        heartbeat = clock.setTimer(beat, heartbeatMs)
+      }, heartbeatMs)
       sse.onAbort(end)
       if (shutdown?.aborted) end()
       shutdown?.addEventListener('abort', end, { once: true })
-      const send = async (e: RawEvent) => {
-        if (e.position <= sent) return
-        await sse.writeSSE({ id: String(e.position), event: e.type, data: eventJson(e) })
-        sent = e.position
+      /** Writes the events not sent yet, in order, while the stream is open and its token lets it in. */
+      const deliver = async (events: readonly RawEvent[]) => {
+        if (!admitted()) return
+        for (const e of events) {
+          if (expired()) refuse('TOKEN_EXPIRED')
+          if (!open) return
+          if (e.position <= sent) continue
+          await sse.writeSSE({ id: String(e.position), event: e.type, data: eventJson(e) })
+          sent = e.position
+        }
       }
       try {
         // The catch-up reads the events' stored JSON, as the page route does.
         for (;;) {
           const page = store.readAllRaw(sent, CATCH_UP_PAGE, filter)
-          for (const e of page) await send(e)
+          await deliver(page)
           if (page.length < CATCH_UP_PAGE || !open) break
         }
         while (open) {
@@ -177,14 +207,14 @@ export const eventRoutes = ({
             wake = null
             continue
           }
-          for (const e of pending.splice(0)) {
-            if (!open) break
-            await send(rawOf(e))
-          }
+          await deliver(pending.splice(0).map(rawOf))
         }
+        // No id: the client's Last-Event-ID stays the last event it was sent.
+        if (refused !== null) await sse.writeSSE({ event: 'unauthorized', data: refused })
       } finally {
         open = false
         heartbeat.cancel()
+        expiry.cancel()
         unsubscribe()
         shutdown?.removeEventListener('abort', end)
       }

@@ -439,7 +439,8 @@ const follow = async () => {
       delay = 500
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffer = ''
-      for (;;) {
+      let refused = false
+      while (!refused) {
         const { value, done } = await reader.read()
         if (done) break
         buffer += value
@@ -448,8 +449,13 @@ const follow = async () => {
           const message = buffer.slice(0, end)
           buffer = buffer.slice(end + 2)
           end = buffer.indexOf('\n\n')
-          const data = message
-            .split('\n')
+          const lines = message.split('\n')
+          // The token ran out (or its user is gone): the stream ends; a fresh token picks it up again.
+          if (lines.includes('event: unauthorized')) {
+            refused = true
+            break
+          }
+          const data = lines
             .filter((line) => line.startsWith('data:'))
             .map((line) => line.slice(5).trimStart())
             .join('\n')
@@ -458,6 +464,10 @@ const follow = async () => {
           lastPosition = event.position
           touched(event)
         }
+      }
+      if (refused) {
+        await refreshTokens()
+        continue
       }
     } catch (err) {
       if (stream !== controller) return

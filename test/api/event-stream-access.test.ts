@@ -1,0 +1,169 @@
+import { decode } from 'hono/jwt'
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { type Gateway, startGateway } from '../../src/main.ts'
+import { ADMIN, jsonOf } from '../support/api.ts'
+import { runKurir } from '../support/cli.ts'
+import { createFakeClock } from '../support/fake-clock.ts'
+import { useTempDir } from '../support/temp-dir.ts'
+
+const tempDir = useTempDir()
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c()
+})
+
+/** The route's default heartbeat. */
+const HEARTBEAT_MS = 15_000
+
+type Message = { id?: string; event?: string; data?: string; comment?: string }
+
+/** Reads an SSE response one message at a time (comment lines too); null once the server has closed it. */
+const messagesOf = (res: Response) => {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  const next = async (): Promise<Message | null> => {
+    for (;;) {
+      const cut = buffer.indexOf('\n\n')
+      if (cut >= 0) {
+        const block = buffer.slice(0, cut)
+        buffer = buffer.slice(cut + 2)
+        const m: Record<string, string> = {}
+        for (const line of block.split('\n')) {
+          const colon = line.indexOf(':')
+          const field = colon === 0 ? 'comment' : line.slice(0, colon)
+          m[field] = line.slice(colon + 1).replace(/^ /, '')
+        }
+        return m
+      }
+      const { value, done } = await reader.read()
+      if (done) return null
+      buffer += decoder.decode(value, { stream: true })
+    }
+  }
+  /** The next message that is not a comment. */
+  const nextData = async (): Promise<Message | null> => {
+    for (;;) {
+      const m = await next()
+      if (m?.comment === undefined) return m
+    }
+  }
+  return { next, nextData, cancel: () => reader.cancel() }
+}
+
+const at = '2026-01-05T08:00:00.000Z'
+const appendOne = async (store: Gateway['core']['store']) => {
+  const r = await store.append('queue-default', [{ type: 'QueuePaused', data: { at } }], {
+    expectedVersion: 'any',
+  })
+  const event = r.ok ? r.events[0] : undefined
+  if (!event) throw new Error('append failed')
+  return event.position
+}
+
+describe('GET /api/events/stream ends when its token stops letting it in', () => {
+  const start = async () => {
+    const dir = tempDir()
+    const clock = createFakeClock()
+    const gateway = await startGateway({
+      config: loadConfig({
+        DATA_DIR: dir,
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        BCRYPT_COST: '10',
+        WA_ENGINE: 'simulator',
+        SIM_LINK_AFTER_MS: '-1',
+      }),
+      log: createLogger('silent'),
+      clock,
+    })
+    closers.push(() => gateway.close())
+    await gateway.sessions.settled()
+    const base = `http://127.0.0.1:${gateway.address.port}`
+    const login = async () => {
+      const res = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(ADMIN),
+      })
+      return ((await jsonOf(res)) as { token: string }).token
+    }
+    const token = await login()
+    /** The queue's events as they are committed (the sessions' own timers write elsewhere). */
+    const follow = async (bearer: string, lastEventId?: string) => {
+      const headers: Record<string, string> = { Authorization: `Bearer ${bearer}` }
+      if (lastEventId !== undefined) headers['Last-Event-ID'] = lastEventId
+      const res = await fetch(`${base}/api/events/stream?stream=queue-default`, { headers })
+      expect(res.status).toBe(200)
+      const messages = messagesOf(res)
+      closers.unshift(async () => {
+        await messages.cancel()
+      })
+      return messages
+    }
+    const expiresAt = (decode(token).payload.exp ?? 0) * 1000
+    return { dir, gateway, base, clock, token, login, follow, expiresAt }
+  }
+
+  it('closes at the access token’s exp with an unauthorized event, and a fresh token resumes from Last-Event-ID', async () => {
+    const { gateway, base, clock, token, login, follow, expiresAt } = await start()
+    const messages = await follow(token)
+    await appendOne(gateway.core.store)
+    expect(await messages.nextData()).toMatchObject({ event: 'QueuePaused' })
+
+    clock.set(expiresAt - 1)
+    const lastBefore = await appendOne(gateway.core.store)
+    expect(await messages.nextData()).toMatchObject({ event: 'QueuePaused' })
+
+    clock.set(expiresAt)
+    const atExpiry = await appendOne(gateway.core.store)
+    expect(await messages.nextData()).toEqual({ event: 'unauthorized', data: 'TOKEN_EXPIRED' })
+    expect(await messages.next()).toBeNull()
+
+    const refused = await fetch(`${base}/api/events`, { headers: { Authorization: `Bearer ${token}` } })
+    expect(refused.status).toBe(401)
+    const resumed = await follow(await login(), String(lastBefore))
+    expect(await resumed.nextData()).toMatchObject({ id: String(atExpiry), event: 'QueuePaused' })
+  })
+
+  it('delivers nothing appended after its user is removed, and closes', async () => {
+    const { gateway, token, follow } = await start()
+    const messages = await follow(token)
+    await appendOne(gateway.core.store)
+    expect(await messages.nextData()).toMatchObject({ event: 'QueuePaused' })
+
+    gateway.users.remove(ADMIN.email)
+    await appendOne(gateway.core.store)
+    expect(await messages.nextData()).toEqual({ event: 'unauthorized', data: 'USER_NOT_FOUND' })
+    expect(await messages.next()).toBeNull()
+  })
+
+  it('closes at the next heartbeat once `kurir user remove` has removed its user', async () => {
+    const { dir, clock, token, follow } = await start()
+    const messages = await follow(token)
+
+    expect((await runKurir(dir, 'user', 'remove', '--email', ADMIN.email)).code).toBe(0)
+    clock.advance(HEARTBEAT_MS)
+    expect(await messages.next()).toEqual({ event: 'unauthorized', data: 'USER_NOT_FOUND' })
+    expect(await messages.next()).toBeNull()
+  })
+
+  it('keeps a stream with a valid token going, heartbeats and events, up to just before exp', async () => {
+    const { gateway, clock, token, follow, expiresAt } = await start()
+    const messages = await follow(token)
+
+    clock.advance(HEARTBEAT_MS)
+    expect(await messages.next()).toEqual({ comment: 'keepalive' })
+    await appendOne(gateway.core.store)
+    expect(await messages.next()).toMatchObject({ event: 'QueuePaused' })
+
+    clock.set(expiresAt - 1)
+    expect(await messages.next()).toEqual({ comment: 'keepalive' })
+    await appendOne(gateway.core.store)
+    expect(await messages.next()).toMatchObject({ event: 'QueuePaused' })
+  })
+})
