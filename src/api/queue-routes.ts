@@ -1,4 +1,4 @@
-// A session's queue over HTTP: pause, resume, clear, configure (applied live), stats.
+// A session's queue over HTTP: pause, resume, clear, its config (changes applied live), stats.
 import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { QueueConfig } from '../../machines/queue-events.ts'
 import type { Clock } from '../clock.ts'
@@ -22,6 +22,8 @@ const ConfigBody = queueConfigSchema
   .strict()
   .refine((c) => Object.keys(c).length > 0, 'give at least one setting')
   .openapi('QueueConfigChange')
+
+const ConfigSchema = z.object(queueConfigSchema.shape).openapi('QueueConfig')
 
 const QueueSchema = z
   .object({
@@ -163,6 +165,22 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
   scoped(
     app,
     {
+      method: 'get',
+      sub: '/queue/config',
+      tags: ['queue'],
+      summary: 'The queue settings',
+      admin: false,
+      responses: { 200: { description: 'The whole config', ...json(ConfigSchema) }, ...errors(401, 404) },
+    },
+    (c, sessionId) => {
+      mustExist(sessionId)
+      return c.json(stateOf(sessionId).config, 200)
+    },
+  )
+
+  scoped(
+    app,
+    {
       method: 'post',
       sub: '/queue/config',
       tags: ['queue'],
@@ -170,7 +188,7 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
       admin: true,
       body: ConfigBody,
       responses: {
-        200: { description: 'The queue now', ...json(QueueSchema) },
+        200: { description: 'The whole config, changes applied', ...json(ConfigSchema) },
         ...errors(400, 401, 403, 404, 415),
       },
     },
@@ -178,7 +196,7 @@ export const queueRoutes = ({ db, store, commands, sessions, clock, dataDir }: Q
       mustExist(sessionId)
       const changes = (c.req.valid as (t: 'json') => Partial<QueueConfig>)('json')
       await append(sessionId, 'QueueConfigured', { changes })
-      return c.json(queueOf(sessionId), 200)
+      return c.json(stateOf(sessionId).config, 200)
     },
   )
 

@@ -430,8 +430,12 @@ describe('the queue', () => {
     const t = await open()
     const queue = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
     expect(queue.counts).toBeDefined()
-    const config = (await jsonOf(await t.post('/api/whatsapp/queue/config', { concurrency: 3 }))).config
-    expect(config).toMatchObject({ maxPerMinute: 30, sameChatGapMs: 3_000, paceSpreadMs: 1_000 })
+    const defaults = await jsonOf(await t.get('/api/whatsapp/queue/config'))
+    expect(defaults).toMatchObject({ maxPerMinute: 30, sameChatGapMs: 3_000, paceSpreadMs: 1_000 })
+    // A change answers the whole config, the change applied.
+    const changed = await jsonOf(await t.post('/api/whatsapp/queue/config', { concurrency: 4 }))
+    expect(changed).toEqual({ ...defaults, concurrency: 4 })
+    expect(await jsonOf(await t.get('/api/whatsapp/queue/config'))).toEqual(changed)
   })
 
   it('retries an attempt interrupted by a stop, flagged as possibly sent twice', async () => {
