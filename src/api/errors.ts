@@ -16,12 +16,13 @@ import {
 
 export interface ErrorBody {
   success: false
-  error: { code: string; message: string; details?: unknown }
+  /** `details` is always there: null when the error has nothing to add. */
+  error: { code: string; message: string; details: unknown }
 }
 
 export const errorBody = (code: string, message: string, details?: unknown): ErrorBody => ({
   success: false,
-  error: { code, message, ...(details === undefined ? {} : { details }) },
+  error: { code, message, details: details ?? null },
 })
 
 /** Codes of the errors Hono itself raises, by status. */

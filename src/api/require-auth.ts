@@ -5,7 +5,7 @@ import { decode } from 'hono/jwt'
 import { UnauthorizedError } from '../errors.ts'
 import type { ApiEnv, AuthDeps } from './deps.ts'
 
-const BEARER = /^Bearer ([A-Za-z0-9\-_.=+/]+)$/
+const BEARER = /^Bearer ([A-Za-z0-9\-_.=+/]+)$/i
 
 /**
  * @example

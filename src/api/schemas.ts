@@ -7,7 +7,7 @@ export const ErrorSchema = z
     error: z.object({
       code: z.string().openapi({ example: 'VALIDATION_ERROR' }),
       message: z.string(),
-      details: z.unknown().optional(),
+      details: z.unknown().openapi({ description: 'more about the error; null when there is nothing more' }),
     }),
   })
   .openapi('Error')

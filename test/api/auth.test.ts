@@ -49,7 +49,7 @@ describe('login', () => {
       expect(res.status).toBe(401)
       expect(await jsonOf(res)).toEqual({
         success: false,
-        error: { code: 'UNAUTHORIZED', message: 'wrong email or password' },
+        error: { code: 'UNAUTHORIZED', message: 'wrong email or password', details: null },
       })
     }
   })
@@ -133,6 +133,16 @@ describe('access tokens on every protected route', () => {
       const basic = await api.app.request(path, { headers: { Authorization: 'Basic YTpi' } })
       expect(basic.status).toBe(401)
     }
+  })
+
+  it('reads the scheme name in any case, as HTTP does', async () => {
+    const api = await open()
+    const { token } = await api.login()
+    for (const scheme of ['bearer', 'BEARER', 'Bearer'])
+      expect(
+        (await api.app.request('/api/whatsapp/status', { headers: { Authorization: `${scheme} ${token}` } }))
+          .status,
+      ).toBe(200)
   })
 
   it('refuses expired, tampered, alg:none, wrong-secret, other-algorithm and exp-less tokens', async () => {

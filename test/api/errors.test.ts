@@ -18,6 +18,8 @@ const expectError = async (res: Response, status: number, code: string) => {
   expect(res.status).toBe(status)
   const body = await jsonOf(res)
   expect(body).toMatchObject({ success: false, error: { code, message: expect.any(String) } })
+  // The one shape holds details always, null when there is nothing to add.
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'details', 'message'])
   return body
 }
 
@@ -73,6 +75,10 @@ describe('one error shape', () => {
     const api = await open()
     await expectError(await api.app.request('/nowhere'), 404, 'NOT_FOUND')
     await expectError(await api.app.request('/api/auth/login'), 404, 'NOT_FOUND')
+    expect((await jsonOf(await api.app.request('/nowhere'))).error.details).toBeNull()
+    // Refused credentials too.
+    const refused = await expectError(await api.app.request('/api/whatsapp/status'), 401, 'UNAUTHORIZED')
+    expect(refused.error.details).toBeNull()
   })
 
   it('sets a request id and secure headers on every answer', async () => {

@@ -125,6 +125,7 @@ describe('the app under random input', () => {
             success: false,
             error: { code: expect.any(String), message: expect.any(String) },
           })
+          expect(Object.keys(parsed.error).sort()).toEqual(['code', 'details', 'message'])
         }
       }),
       { numRuns: 5000 },
