@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts'
 import type { EventStore, RawEvent } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
 import type { ApiEnv } from './deps.ts'
-import { bearer, errors } from './schemas.ts'
+import { bearer, errors, queryInt } from './schemas.ts'
 
 const EventSchema = z
   .object({
@@ -25,12 +25,12 @@ const STREAM_ID = z
   .min(1)
   .max(200)
   .regex(/^[a-z]+-[A-Za-z0-9_-]+$/, 'a stream id such as job-01J… or session-default')
-const POSITION = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const POSITION = queryInt(0, Number.MAX_SAFE_INTEGER)
 
 const PageQuery = z.object({
   stream: STREAM_ID.optional().openapi({ description: 'only this stream' }),
   after: POSITION.default(0).openapi({ description: 'events after this position' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryInt(1, 1000).default(100),
 })
 
 const StreamQuery = z.object({
@@ -41,7 +41,8 @@ const StreamQuery = z.object({
 const StreamHeaders = z.object({
   'last-event-id': z
     .string()
-    .regex(/^\d{1,15}$/, 'the position of the last event received')
+    // Empty when the client has received no event yet: the same as no header.
+    .regex(/^(\d{1,15})?$/, 'the position of the last event received')
     .optional(),
 })
 
@@ -138,7 +139,7 @@ export const eventRoutes = ({
 
   app.openapi(streamEvents, (c) => {
     const { stream, after } = c.req.valid('query')
-    const lastEventId = c.req.valid('header')['last-event-id']
+    const lastEventId = c.req.valid('header')['last-event-id'] || undefined
     const filter = stream === undefined ? {} : { streamId: stream }
     const access = c.get('access')
     const expiresAt = access.expiresAt()

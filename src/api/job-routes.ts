@@ -13,7 +13,7 @@ import { queueConfigReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { JobSchema, jobReader } from './job-read.ts'
-import { errors } from './schemas.ts'
+import { errors, queryInt } from './schemas.ts'
 import { scoped } from './scoped.ts'
 
 /** WhatsApp's own limit on a text message. */
@@ -62,7 +62,7 @@ const JobParams = z.object({
 
 const ListQuery = z.object({
   status: z.enum(['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled']).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: queryInt(1, 500).default(50),
   cursor: z.string().max(200).optional(),
 })
 

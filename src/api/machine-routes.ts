@@ -9,7 +9,7 @@ import { activePaths, machineDiagram, statePaths } from '../diagram/machine-diag
 import { NotFoundError } from '../errors.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
 import type { ApiEnv } from './deps.ts'
-import { bearer, errors } from './schemas.ts'
+import { bearer, errors, queryInt } from './schemas.ts'
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
 
@@ -37,11 +37,7 @@ const StreamParams = z.object({
 })
 
 const TraceQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(5000)
+  limit: queryInt(1, 5000)
     .default(1000)
     .openapi({ description: 'the last this many steps (the whole stream is still folded)' }),
 })

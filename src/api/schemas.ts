@@ -33,3 +33,14 @@ const ERROR_DESCRIPTIONS = {
 } as const
 
 export const bearer = [{ bearerAuth: [] }]
+
+/**
+ * A whole number in a query string, in decimal digits only: no sign, exponent, hex, blank or repeat
+ * (`limit=1e3`, `limit=0x10`, `after=` and `limit=2&limit=3` are 400s, not guesses).
+ */
+export const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))

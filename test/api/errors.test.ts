@@ -69,6 +69,24 @@ describe('one error shape', () => {
     await expectError(await api.get('/api/events?limit=0', token), 400, 'VALIDATION_ERROR')
     await expectError(await api.get('/api/events?after=-1', token), 400, 'VALIDATION_ERROR')
     await expectError(await api.get('/api/events?stream=%00', token), 400, 'VALIDATION_ERROR')
+    // Decimal digits only: nothing is guessed from a blank, a sign, an exponent, hex or a repeat.
+    for (const query of [
+      'after=',
+      'after=%20',
+      'after=-0',
+      'limit=0x10',
+      'limit=1e3',
+      'limit=+5',
+      'limit=2&limit=3',
+    ])
+      await expectError(await api.get(`/api/events?${query}`, token), 400, 'VALIDATION_ERROR')
+    await expectError(await api.get('/api/whatsapp/jobs?limit=1e2', token), 400, 'VALIDATION_ERROR')
+    await expectError(
+      await api.get('/api/streams/queue-default/trace?limit=0x10', token),
+      400,
+      'VALIDATION_ERROR',
+    )
+    expect((await api.get('/api/events?after=0&limit=1000', token)).status).toBe(200)
   })
 
   it('answers unknown routes and methods with 404 in the error shape', async () => {

@@ -173,6 +173,16 @@ describe('GET /api/events/stream (through a listening server)', () => {
     expect(messages.map((m) => m.data)).toEqual(page.map((e) => JSON.stringify(e)))
   })
 
+  it('takes an empty Last-Event-ID as none: new events from now on', async () => {
+    const { gateway, base, auth } = await start()
+    const p = gateway.core.store.lastPosition()
+    const res = await fetch(`${base}/api/events/stream`, { headers: { ...auth, 'Last-Event-ID': '' } })
+    expect(res.status).toBe(200)
+    const reading = readMessages(res, 1)
+    await appendSome(gateway.core.store, 1)
+    expect((await reading).map((m) => m.id)).toEqual([String(p + 1)])
+  })
+
   it('does not keep the gateway from closing', async () => {
     const { gateway, base, auth } = await start()
     const res = await fetch(`${base}/api/events/stream`, { headers: auth })
