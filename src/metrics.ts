@@ -23,7 +23,7 @@ export interface SendMetrics {
  */
 export const createMetrics = () => {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'kurir_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'kurir_' })
   let source: { db: Db; lastPosition: () => number } | null = null
   let sessionsQuery: { db: Db; statement: { all(): unknown[] } } | null = null
   /** The sessions not deleted, for the session gauges: one statement, prepared once per database. */

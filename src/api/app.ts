@@ -92,7 +92,15 @@ export const createApp = (deps: ApiDeps) => {
   const metrics = deps.metrics
   app.use(edge(deps.accessLog ?? log, metrics ? (...a) => metrics.request(...a) : undefined))
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
-    app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['Authorization', 'Content-Type'] }))
+    app.use(
+      cors({
+        origin: [...deps.corsOrigins],
+        // What a browser client sends and reads: idempotency keys, resuming a stream, request ids,
+        // the next page's link and how long to wait.
+        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID', 'X-Request-Id'],
+        exposeHeaders: ['Link', 'Retry-After', 'X-Request-Id', 'WWW-Authenticate'],
+      }),
+    )
   }
   const maxBodyBytes = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
   const tooLarge = (c: Context) =>

@@ -110,6 +110,37 @@ describe('one error shape', () => {
     expect(echoed.headers.get('X-Request-Id')).toBe('req-42')
   })
 
+  it('lets a configured origin send and read the headers the API uses', async () => {
+    const api = await openTestApi(tempDir(), { corsOrigins: ['https://erp.example'] })
+    opened.push(api)
+    const preflight = await api.app.request('/api/whatsapp/send-message', {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://erp.example',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type, idempotency-key',
+      },
+    })
+    expect(preflight.headers.get('Access-Control-Allow-Origin')).toBe('https://erp.example')
+    const allowed = (preflight.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase().split(',')
+    for (const header of [
+      'authorization',
+      'content-type',
+      'idempotency-key',
+      'last-event-id',
+      'x-request-id',
+    ])
+      expect(allowed).toContain(header)
+    const { token } = await api.login()
+    const page = await api.app.request('/api/events?limit=1', {
+      headers: { Origin: 'https://erp.example', Authorization: `Bearer ${token}` },
+    })
+    const exposed = (page.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(',')
+    for (const header of ['link', 'retry-after', 'x-request-id']) expect(exposed).toContain(header)
+    const other = await api.app.request('/healthz', { headers: { Origin: 'https://evil.example' } })
+    expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull()
+  })
+
   it('allows no cross-origin caller by default', async () => {
     const api = await open()
     const res = await api.app.request('/healthz', { headers: { Origin: 'https://evil.example' } })

@@ -72,6 +72,10 @@ describe('GET /metrics', () => {
     expect(
       m.get('kurir_http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}'),
     ).toBe(1)
+    // The process's own, under the standard names with the one prefix.
+    expect(m.get('kurir_process_cpu_user_seconds_total')).toBeGreaterThan(0)
+    expect(m.get('kurir_nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0)
+    expect(text).not.toContain('process_process')
     // No phone number or message text in any label.
     for (const secret of ['81234567890', '6281234560000', 'a private message', 'to no one']) {
       expect(text).not.toContain(secret)

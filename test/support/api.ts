@@ -19,7 +19,7 @@ export const ADMIN = { email: 'admin@example.com', password: 'correct horse batt
 
 export const openTestApi = async (
   dir: string,
-  options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog'> & {
+  options: Pick<ApiDeps, 'bodyLimitBytes' | 'log' | 'accessLog' | 'corsOrigins'> & {
     /** SIM_LINK_AFTER_MS of the simulator behind the sessions (default -1: link on request). */
     linkAfterMs?: number
     /** SIM_SEND_LATENCY_MS of the simulator (default 0). */
