@@ -24,6 +24,9 @@ export { errorBody } from './errors.ts'
 /** 1 MiB: a WhatsApp text is at most 65,536 characters, well inside it. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 
+/** The swagger-ui-dist release /docs loads. */
+export const SWAGGER_UI_VERSION = '5.35.0'
+
 const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i
 
 /** A request with a body must send it as JSON (415 otherwise); bodiless POSTs are fine. */
@@ -235,7 +238,8 @@ export const createApp = (deps: ApiDeps) => {
       description: 'WhatsApp HTTP gateway: durable queue, retries, sessions that recover by themselves.',
     },
   })
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }))
+  // A fixed release of Swagger UI from the CDN, so the page does not change under the gateway.
+  app.get('/docs', swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION }))
 
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404))
   app.onError((err, c) => toErrorResponse(err, c, log))

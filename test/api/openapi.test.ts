@@ -1,5 +1,6 @@
 import { validate } from '@readme/openapi-parser'
 import { afterEach, describe, expect, it } from 'vitest'
+import { SWAGGER_UI_VERSION } from '../../src/api/app.ts'
 import { jsonOf, openTestApi } from '../support/api.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -45,6 +46,9 @@ describe('OpenAPI document', () => {
     opened.push(api)
     const res = await api.app.request('/docs')
     expect(res.status).toBe(200)
-    expect(await res.text()).toContain('/openapi.json')
+    const page = await res.text()
+    expect(page).toContain('/openapi.json')
+    // One fixed release, not whatever the CDN serves as the latest.
+    expect(page).toContain(`swagger-ui-dist@${SWAGGER_UI_VERSION}/`)
   })
 })
