@@ -43,6 +43,15 @@ const jsonBodiesOnly: MiddlewareHandler = async (c, next) => {
         ? c.req.header('Transfer-Encoding') !== undefined || c.req.raw.body !== null
         : length !== '0'
     const media = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? ''
+    const encoding = (c.req.header('Content-Encoding') ?? 'identity').trim().toLowerCase()
+    if (hasBody && encoding !== 'identity' && encoding !== '') {
+      return c.json(
+        errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the request body as plain JSON, not encoded', {
+          contentEncoding: encoding.slice(0, 64),
+        }),
+        415,
+      )
+    }
     if (hasBody && !JSON_MEDIA.test(media)) {
       return c.json(
         errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json', {

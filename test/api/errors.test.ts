@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SECURITY_HEADERS } from '../../src/api/edge.ts'
 import { jsonOf, openTestApi } from '../support/api.ts'
@@ -43,6 +44,14 @@ describe('one error shape', () => {
     })
     const body = await expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE')
     expect(body.error.details).toEqual({ contentType: 'text/plain' })
+    // JSON in a content coding the API does not decode: the same answer, not a parse failure.
+    const gzipped = await api.app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ email: 'a@example.com', password: 'b' })),
+    })
+    const encoded = await expectError(gzipped, 415, 'UNSUPPORTED_MEDIA_TYPE')
+    expect(encoded.error.details).toEqual({ contentEncoding: 'gzip' })
   })
 
   it('answers an over-size body with 413', async () => {
