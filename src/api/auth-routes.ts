@@ -1,8 +1,9 @@
 // POST /api/auth/login, /refresh and /logout: access tokens, rotating refresh tokens, throttled logins.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createPasswordCheckLimit } from '../auth/password-check-limit.ts'
 import { UnauthorizedError } from '../errors.ts'
 import { clientAddress } from './client-address.ts'
-import type { ApiEnv, AuthDeps } from './deps.ts'
+import type { ApiEnv, AuthDeps, AuthUser } from './deps.ts'
 import { requireAuth } from './require-auth.ts'
 import { bearer, errors } from './schemas.ts'
 
@@ -63,16 +64,23 @@ const logout = createRoute({
  */
 export const authRoutes = (auth: AuthDeps) => {
   const app = new OpenAPIHono<ApiEnv>()
+  const passwordChecks = auth.passwordChecks ?? createPasswordCheckLimit()
   app.openapi(login, async (c) => {
     const { email, password } = c.req.valid('json')
-    const address = clientAddress(c)
-    auth.throttle.check(email, address)
-    const user = await auth.users.authenticate(email, password)
+    // Counted before the password is checked, so that attempts made at once all count.
+    const attempt = auth.throttle.begin(email, clientAddress(c))
+    let user: AuthUser | null
+    try {
+      user = await passwordChecks.run(() => auth.users.authenticate(email, password))
+    } catch (err) {
+      attempt.release()
+      throw err
+    }
     if (!user) {
-      auth.throttle.fail(email, address)
+      attempt.fail()
       throw new UnauthorizedError('wrong email or password')
     }
-    auth.throttle.succeed(email, address)
+    attempt.succeed()
     const pair = await auth.tokens.issue(user)
     return c.json({ ...pair, user: { id: user.id, email: user.email, role: user.role } }, 200)
   })

@@ -33,10 +33,14 @@ export interface AuthDeps {
     logout(refreshToken: string, userId: string): void | Promise<void>
   }
   throttle: {
-    check(email: string, address: string): void
-    fail(email: string, address: string): void
-    succeed(email: string, address: string): void
+    /** Counts an attempt until it ends; TooManyRequestsError while the email or address may not try. */
+    begin(email: string, address: string): { fail(): void; succeed(): void; release(): void }
   }
+  /**
+   * Where password checks for sign-in run, bounded for the whole process; throws TooManyRequestsError
+   * when too many wait. Two at a time with four waiting unless given.
+   */
+  passwordChecks?: { run<T>(check: () => Promise<T>): Promise<T> }
 }
 
 export interface ApiLog {

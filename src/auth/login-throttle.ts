@@ -13,18 +13,33 @@ export interface LoginThrottleOptions {
   maxKeys?: number
 }
 
-type Entry = { failures: number[]; lockedUntil: number }
+/** Retry-After while a key is not locked but its attempts under way use up what is left of its failures. */
+const UNDER_WAY_RETRY_SECONDS = 1
+
+/** Failures within the window, locked until, and attempts begun and not yet ended. */
+type Entry = { failures: number[]; lockedUntil: number; underWay: number }
+
+/** One sign-in attempt, counted as a failure from `begin` until it ends; ends once, later calls do nothing. */
+export interface LoginAttempt {
+  /** The password was wrong: the attempt stays counted as a failure. */
+  fail(): void
+  /** The password was right: the email's failures and lock are forgotten. */
+  succeed(): void
+  /** No password was checked: the attempt stops counting. */
+  release(): void
+}
 
 /**
- * Counts failed sign-ins per email (lower-cased) and per client address, in memory. Reaching
- * `maxFailures` within `windowMs` locks that key for `lockMs`.
+ * Counts sign-in attempts per email (lower-cased) and per client address, in memory. An attempt counts
+ * as a failure from the moment it begins, so attempts running at once cannot outnumber the failures
+ * left. Reaching `maxFailures` within `windowMs` locks that key for `lockMs`.
  *
  * @example
  * const throttle = createLoginThrottle({ clock })
- * throttle.check(email, address)          // TooManyRequestsError while either is locked
+ * const attempt = throttle.begin(email, address)  // TooManyRequestsError while either key is used up
  * const user = await users.authenticate(email, password)
- * if (user) throttle.succeed(email, address)
- * else throttle.fail(email, address)
+ * if (user) attempt.succeed()
+ * else attempt.fail()
  */
 export const createLoginThrottle = ({
   clock,
@@ -40,63 +55,104 @@ export const createLoginThrottle = ({
   const keysOf = (email: string, address: string) =>
     address === '' ? [emailKey(email)] : [emailKey(email), `address:${address}`]
 
+  const recentFailures = (e: Entry, now: number) => e.failures.filter((t) => t > now - windowMs)
+
   const isIdle = (e: Entry, now: number) =>
-    e.lockedUntil <= now && e.failures.every((t) => t <= now - windowMs)
+    e.underWay === 0 && e.lockedUntil <= now && e.failures.every((t) => t <= now - windowMs)
 
   // Forgets idle keys first, then the stalest unlocked ones, and locked ones only as a last resort, so
-  // that a flood of new keys does not lift the locks it was meant to be stopped by.
+  // that a flood of new keys does not lift the locks it was meant to be stopped by. A key with attempts
+  // under way is kept: those attempts end on it.
   const evict = (now: number) => {
     if (entries.size <= maxKeys) return
     for (const [key, e] of entries) if (isIdle(e, now)) entries.delete(key)
     for (const unlockedOnly of [true, false]) {
       for (const [key, e] of entries) {
         if (entries.size <= maxKeys) return
-        if (!unlockedOnly || e.lockedUntil <= now) entries.delete(key)
+        if (e.underWay === 0 && (!unlockedOnly || e.lockedUntil <= now)) entries.delete(key)
       }
     }
   }
 
-  const touch = (key: string, now: number): Entry => {
-    const entry = entries.get(key) ?? { failures: [], lockedUntil: 0 }
+  // Moves the key to the freshest end; the caller evicts once it has changed the entry.
+  const touch = (key: string): Entry => {
+    const entry = entries.get(key) ?? { failures: [], lockedUntil: 0, underWay: 0 }
     entries.delete(key)
     entries.set(key, entry)
-    evict(now)
     return entry
   }
 
+  // Why the key may not begin another attempt now, and for how many seconds; null when it may.
+  const refusal = (e: Entry | undefined, now: number): TooManyRequestsError | null => {
+    if (!e) return null
+    if (e.lockedUntil > now) {
+      const seconds = Math.ceil((e.lockedUntil - now) / 1000)
+      return new TooManyRequestsError(`too many failed sign-ins; try again in ${seconds} s`, seconds)
+    }
+    if (recentFailures(e, now).length + e.underWay < maxFailures) return null
+    return new TooManyRequestsError(
+      `too many sign-ins under way; try again in ${UNDER_WAY_RETRY_SECONDS} s`,
+      UNDER_WAY_RETRY_SECONDS,
+    )
+  }
+
+  const recordFailure = (e: Entry, now: number) => {
+    if (e.lockedUntil > now) return
+    e.failures = recentFailures(e, now)
+    e.failures.push(now)
+    if (e.failures.length >= maxFailures) {
+      e.lockedUntil = now + lockMs
+      e.failures = []
+    }
+  }
+
   return {
-    /** Throws TooManyRequestsError, with the seconds until it unlocks, while the email or address is locked. */
-    check(email: string, address: string): void {
+    /**
+     * Counts an attempt against the email and the address until it ends. Throws TooManyRequestsError,
+     * with the seconds to wait, while either is locked or has as many attempts under way as it has
+     * failures left.
+     */
+    begin(email: string, address: string): LoginAttempt {
       const now = clock.now()
-      let waitMs = 0
-      for (const key of keysOf(email, address)) {
-        const e = entries.get(key)
-        if (e && e.lockedUntil > now) waitMs = Math.max(waitMs, e.lockedUntil - now)
+      const keys = keysOf(email, address)
+      // The longer wait of the two keys is the one to tell.
+      let refused: TooManyRequestsError | null = null
+      for (const key of keys) {
+        const r = refusal(entries.get(key), now)
+        if (r && (!refused || r.retryAfterSeconds > refused.retryAfterSeconds)) refused = r
       }
-      if (waitMs > 0) {
-        const seconds = Math.ceil(waitMs / 1000)
-        throw new TooManyRequestsError(`too many failed sign-ins; try again in ${seconds} s`, seconds)
+      if (refused) throw refused
+      for (const key of keys) touch(key).underWay++
+      evict(now)
+      // Attempts under way keep their keys from eviction, so these are the entries they were counted on.
+      let ended = false
+      const end = (): Entry[] => {
+        if (ended) return []
+        ended = true
+        return keys.map((key) => {
+          const e = touch(key)
+          e.underWay--
+          return e
+        })
       }
-    },
-
-    /** Records a failed sign-in against the email and the address. */
-    fail(email: string, address: string): void {
-      const now = clock.now()
-      for (const key of keysOf(email, address)) {
-        const e = touch(key, now)
-        if (e.lockedUntil > now) continue
-        e.failures = e.failures.filter((t) => t > now - windowMs)
-        e.failures.push(now)
-        if (e.failures.length >= maxFailures) {
-          e.lockedUntil = now + lockMs
-          e.failures = []
-        }
+      return {
+        fail() {
+          const at = clock.now()
+          for (const e of end()) recordFailure(e, at)
+          evict(at)
+        },
+        // The address keeps its count: one good password does not excuse guesses at others.
+        succeed() {
+          const [byEmail] = end()
+          if (!byEmail) return
+          byEmail.failures = []
+          byEmail.lockedUntil = 0
+          if (byEmail.underWay === 0) entries.delete(emailKey(email))
+        },
+        release() {
+          end()
+        },
       }
-    },
-
-    /** Forgets the email's failures. The address keeps its count: one good password does not excuse guesses at others. */
-    succeed(email: string, _address: string): void {
-      entries.delete(emailKey(email))
     },
 
     /** Keys held in memory. */
