@@ -1,48 +1,73 @@
 // Configuration from the environment, checked once at start; a bad value stops the start with its name.
+import { mkdirSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { getCountries, getCountryCallingCode } from 'libphonenumber-js'
 import { z } from 'zod'
 import { ConfigError } from './errors.ts'
 import type { LogFormat } from './logger.ts'
 
-const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  DATA_DIR: z.string().min(1).default('./data'),
-  JWT_SECRET: z.string().optional(),
-  WA_ENGINE: z.enum(['wwebjs', 'simulator']).default('wwebjs'),
-  CHROME_PATH: z.string().optional(),
-  ADMIN_EMAIL: z.string().optional(),
-  ADMIN_PASSWORD: z.string().optional(),
-  DEFAULT_COUNTRY_CODE: z
+/** A whole number written in decimal digits (a leading minus where `min` is negative), within bounds. */
+const envInt = (min: number, max: number, fallback: number) =>
+  z
     .string()
-    .regex(/^\d{1,4}$/, 'digits only, such as 62')
-    .default('62'),
-  SQLITE_SYNCHRONOUS: z
-    .string()
-    .transform((s) => s.toUpperCase())
-    .pipe(z.enum(['FULL', 'NORMAL']))
-    .default('FULL'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
-  QR_TERMINAL: z.enum(['0', '1', '']).optional(),
-  INSPECT: z.enum(['0', '1', '']).optional(),
-  INSPECT_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
-  NODE_ENV: z.string().optional(),
-  CORS_ORIGINS: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
-    .optional(),
-  BCRYPT_COST: z.coerce.number().int().min(10).max(15).default(12),
-  SESSION_KEEPALIVE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(30_000),
-  SIM_LINK_AFTER_MS: z.coerce.number().int().min(-1).max(86_400_000).default(1000),
-  SIM_SEND_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
-})
+    .regex(min < 0 ? /^-?\d{1,10}$/ : /^\d{1,10}$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback)
+
+/** The calling codes of the countries libphonenumber-js knows (62, 1, 44, …). */
+const CALLING_CODES = new Set(getCountries().map((country) => getCountryCallingCode(country)))
+
+const schema = z
+  .object({
+    PORT: envInt(0, 65535, 3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    JWT_SECRET: z.string().optional(),
+    WA_ENGINE: z.enum(['wwebjs', 'simulator']).default('wwebjs'),
+    CHROME_PATH: z.string().optional(),
+    ADMIN_EMAIL: z.string().optional(),
+    ADMIN_PASSWORD: z.string().optional(),
+    DEFAULT_COUNTRY_CODE: z
+      .string()
+      .regex(/^\d{1,4}$/, 'digits only, such as 62')
+      .refine((code) => CALLING_CODES.has(code), 'not a country calling code (62 for Indonesia, 1, 44, …)')
+      .default('62'),
+    SQLITE_SYNCHRONOUS: z
+      .string()
+      .transform((s) => s.toUpperCase())
+      .pipe(z.enum(['FULL', 'NORMAL']))
+      .default('FULL'),
+    LOG_LEVEL: z
+      .string()
+      .transform((s) => s.toLowerCase())
+      .pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+      .default('info'),
+    LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+    QR_TERMINAL: z.enum(['0', '1', '']).optional(),
+    INSPECT: z.enum(['0', '1', '']).optional(),
+    INSPECT_PORT: envInt(1, 65535, 8080),
+    NODE_ENV: z.string().optional(),
+    CORS_ORIGINS: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
+      .optional(),
+    BCRYPT_COST: envInt(10, 15, 12),
+    SESSION_KEEPALIVE_MS: envInt(1000, 86_400_000, 30_000),
+    SIM_LINK_AFTER_MS: envInt(-1, 86_400_000, 1000),
+    SIM_SEND_LATENCY_MS: envInt(0, 600_000, 0),
+  })
+  // One without the other would be ignored without a word.
+  .refine((e) => (e.ADMIN_EMAIL === undefined) === (e.ADMIN_PASSWORD === undefined), {
+    message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together: set both, or neither',
+    path: ['ADMIN_EMAIL'],
+  })
 
 export interface Config {
   port: number
@@ -80,11 +105,34 @@ export interface Config {
 }
 
 /**
+ * Makes DATA_DIR if it is not there; a ConfigError naming it when it cannot be a folder.
+ *
+ * @example
+ * ensureDataDir(config.dataDir)
+ */
+export const ensureDataDir = (dataDir: string): void => {
+  try {
+    mkdirSync(dataDir, { recursive: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? `DATA_DIR ${dataDir} is not a folder`
+        : `DATA_DIR ${dataDir} cannot be made: ${(err as Error).message}`,
+    )
+  }
+  if (!statSync(dataDir).isDirectory()) throw new ConfigError(`DATA_DIR ${dataDir} is not a folder`)
+}
+
+/**
  * @example
  * const config = loadConfig(process.env)
  */
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
-  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
+  // Unset, empty and blank are the same: the default.
+  const parsed = schema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')),
+  )
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ConfigError(`invalid configuration: ${problems}`)

@@ -6,8 +6,9 @@ import { createLoginThrottle } from './auth/login-throttle.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { createUserStore, type UserStore } from './auth/users.ts'
 import type { Clock } from './clock.ts'
-import type { Config } from './config.ts'
+import { type Config, ensureDataDir } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
+import { ConfigError, ValidationError } from './errors.ts'
 import { ulidSource } from './ids.ts'
 import { type Logger, unredacted } from './logger.ts'
 import { createMetrics } from './metrics.ts'
@@ -50,7 +51,32 @@ export interface GatewayOptions {
  * const gw = await startGateway({ config: loadConfig(), log })
  * await gw.close()
  */
+/** Why the HTTP server could not listen, naming the variables to change. */
+const listenProblem = (err: NodeJS.ErrnoException, config: Pick<Config, 'host' | 'port'>): Error => {
+  const where = `${config.host}:${config.port}`
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`cannot listen on ${where}: another process already does (change PORT)`)
+    case 'EACCES':
+      return new ConfigError(`cannot listen on ${where}: not allowed (a PORT under 1024 needs privileges)`)
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`cannot listen on ${where}: HOST is not an address of this machine`)
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`cannot listen on ${where}: HOST ${config.host} is not a known host name`)
+    default:
+      return err
+  }
+}
+
 export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions): Promise<Gateway> => {
+  ensureDataDir(config.dataDir)
+  // Before anything is written: in production a missing secret stops the start here.
+  const secret = resolveJwtSecret({
+    secretFromEnv: config.jwtSecret,
+    dataDir: config.dataDir,
+    production: config.production,
+  })
   const metrics = createMetrics()
   const core = openCore({
     onCommitted: (appends, seconds) => metrics.committed(appends, seconds),
@@ -61,11 +87,6 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
   })
   log.info({ dbFile: config.dbFile, synchronous: config.synchronous }, 'database ready')
   metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
-  const secret = resolveJwtSecret({
-    secretFromEnv: config.jwtSecret,
-    dataDir: config.dataDir,
-    production: config.production,
-  })
   const newId = ulidSource(core.clock)
   const users = createUserStore({
     db: core.db,
@@ -75,8 +96,15 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     lookupMaxAgeMs: USER_LOOKUP_MAX_AGE_MS,
   })
   if (config.adminEmail && config.adminPassword) {
-    const created = await users.ensureAdmin({ email: config.adminEmail, password: config.adminPassword })
-    if (created) log.info({ email: config.adminEmail }, 'created the first user from ADMIN_EMAIL')
+    try {
+      const created = await users.ensureAdmin({ email: config.adminEmail, password: config.adminPassword })
+      if (created) log.info({ email: config.adminEmail }, 'created the first user from ADMIN_EMAIL')
+    } catch (err) {
+      await core.close()
+      if (err instanceof ValidationError)
+        throw new ConfigError(`ADMIN_EMAIL / ADMIN_PASSWORD: ${err.message}`)
+      throw err
+    }
   }
   if (users.count() === 0) {
     log.warn(
@@ -122,6 +150,11 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveServer(s))
     s.once('error', reject)
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    // Nothing may keep running (an engine's browser least of all) when the gateway cannot serve.
+    await runtime.close()
+    await core.close()
+    throw listenProblem(err, config)
   })
   const bound = server.address()
   const address =

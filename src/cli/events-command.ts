@@ -22,9 +22,11 @@ export const eventsCommand = async (args: string[], io: Io): Promise<number> => 
     args: rest,
     options: { stream: { type: 'string' }, after: { type: 'string' } },
   })
+  if (values.after !== undefined && !/^\d{1,16}$/.test(values.after))
+    throw new ValidationError('--after takes a position: a whole number ≥ 0, in decimal digits')
   const after = values.after === undefined ? 0 : Number(values.after)
-  if (!Number.isInteger(after) || after < 0)
-    throw new ValidationError('--after takes a position: a whole number ≥ 0')
+  if (values.stream !== undefined && values.stream.trim() === '')
+    throw new ValidationError('--stream takes a stream id, such as job-01J… or session-default')
   const core = openExisting(io)
   try {
     let position = after
@@ -46,7 +48,7 @@ const archive = async (args: string[], io: Io): Promise<number> => {
     options: { 'older-than-days': { type: 'string' }, session: { type: 'string' } },
   })
   const days = Number(values['older-than-days'])
-  if (values['older-than-days'] === undefined || !Number.isInteger(days) || days < 1) {
+  if (!/^\d{1,5}$/.test(values['older-than-days'] ?? '') || days < 1) {
     throw new ValidationError('--older-than-days takes a whole number of days, at least 1')
   }
   const config = loadConfig(io.env)

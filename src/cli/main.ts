@@ -1,5 +1,5 @@
 // `kurir <command>`: serve, migrate, user, replay rebuild | verify | trace, events export.
-import { KurirError } from '../errors.ts'
+import { KurirError, ValidationError } from '../errors.ts'
 import { eventsCommand } from './events-command.ts'
 import { migrateCommand } from './migrate-command.ts'
 import { replayCommand } from './replay-command.ts'
@@ -37,14 +37,24 @@ const defaultIo: Io = {
   env: process.env,
 }
 
+/** Commands configured through the environment alone take nothing else; a stray word is a mistake. */
+const noArguments = (command: string, args: string[]) => {
+  if (args.length > 0)
+    throw new ValidationError(
+      `kurir ${command} takes no arguments (got ${JSON.stringify(args.join(' '))}); it is configured through the environment (PORT, HOST, DATA_DIR, …)`,
+    )
+}
+
 /** Runs one command; resolves to the process exit code. */
 export const main = async (argv: string[], io: Io = defaultIo): Promise<number> => {
   const [command, ...rest] = argv
   try {
     switch (command) {
       case 'serve':
+        noArguments('serve', rest)
         return await serveCommand(rest, io)
       case 'migrate':
+        noArguments('migrate', rest)
         return migrateCommand(rest, io)
       case 'user':
         return await userCommand(rest, io)
@@ -65,6 +75,11 @@ export const main = async (argv: string[], io: Io = defaultIo): Promise<number> 
   } catch (err) {
     if (err instanceof KurirError) {
       io.err(`kurir: ${err.message}`)
+      return 1
+    }
+    // An option the command does not know, or one without its value: the message says which.
+    if (String((err as NodeJS.ErrnoException)?.code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`kurir: ${(err as Error).message} (kurir help lists the commands and their options)`)
       return 1
     }
     io.err(`kurir: ${(err as Error)?.stack ?? String(err)}`)

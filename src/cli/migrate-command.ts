@@ -1,13 +1,12 @@
 // `kurir migrate`: applies pending migrations to DATA_DIR's database and exits.
-import { mkdirSync } from 'node:fs'
-import { loadConfig } from '../config.ts'
+import { ensureDataDir, loadConfig } from '../config.ts'
 import { openDatabase } from '../eventlog/database.ts'
 import { migrate } from '../eventlog/migrate.ts'
 import type { Io } from './main.ts'
 
 export const migrateCommand = (_args: string[], io: Io): number => {
   const config = loadConfig(io.env)
-  mkdirSync(config.dataDir, { recursive: true })
+  ensureDataDir(config.dataDir)
   const db = openDatabase({ file: config.dbFile, synchronous: config.synchronous })
   try {
     const report = migrate(db)

@@ -44,7 +44,7 @@ export const replayCommand = async (args: string[], io: Io): Promise<number> => 
       allowPositionals: true,
     })
     const streamId = positionals[0]
-    if (!streamId) {
+    if (!streamId || positionals.length > 1) {
       io.err(USAGE)
       return 1
     }

@@ -1,9 +1,8 @@
 // `kurir user add | list | remove | passwd`: manages who may sign in to the API.
-import { mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createUserStore, ROLES, type Role, type UserStore } from '../auth/users.ts'
 import { systemClock } from '../clock.ts'
-import { loadConfig } from '../config.ts'
+import { ensureDataDir, loadConfig } from '../config.ts'
 import { ValidationError } from '../errors.ts'
 import { openDatabase } from '../eventlog/database.ts'
 import { migrate } from '../eventlog/migrate.ts'
@@ -103,7 +102,7 @@ export const userCommand = async (args: string[], io: Io): Promise<number> => {
     return 1
   }
   const config = loadConfig(io.env)
-  mkdirSync(config.dataDir, { recursive: true })
+  ensureDataDir(config.dataDir)
   const db = openDatabase({ file: config.dbFile, synchronous: config.synchronous })
   try {
     migrate(db)

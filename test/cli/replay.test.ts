@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
@@ -161,6 +162,63 @@ describe('kurir events export, migrate and bad input', () => {
     const r = await run(dir, 'migrate')
     expect(r.code).toBe(1)
     expect(r.err).toMatch(/holds tables that are not Kurir's/)
+  })
+
+  it('answers a bad option or a stray word with one line saying what, never a stack trace', async () => {
+    const dir = await seeded()
+    const cases: [string[], RegExp][] = [
+      [['events', 'export', '--foo'], /Unknown option '--foo'/],
+      [['events', 'export', '--after'], /--after/],
+      [['events', 'export', '--after', '-1'], /--after/],
+      [['events', 'export', '--after', ''], /--after takes a position/],
+      [['events', 'export', '--after', '0x9'], /--after takes a position/],
+      [['events', 'export', '--stream', ''], /--stream takes a stream id/],
+      [['events', 'export', 'extra'], /extra/],
+      [['replay', 'trace', 'session-default', '--foo'], /Unknown option '--foo'/],
+      [['serve', '--port', '9'], /kurir serve takes no arguments/],
+      [['migrate', '--bogus'], /kurir migrate takes no arguments/],
+    ]
+    for (const [argv, message] of cases) {
+      const r = await run(dir, ...argv)
+      expect(r.code, argv.join(' ')).toBe(1)
+      expect(r.err, argv.join(' ')).toMatch(message)
+      expect(r.err, argv.join(' ')).not.toMatch(/\n\s+at /)
+    }
+    const twoStreams = await run(dir, 'replay', 'trace', 'session-default', 'extra')
+    expect(twoStreams.code).toBe(1)
+    expect(twoStreams.err).toMatch(/usage: kurir replay/)
+  })
+
+  it('stops quietly when the reader of its output goes away (events export | head -1)', async () => {
+    const dir = tempDir()
+    const core = openTestCore(dir)
+    // Enough to outlast the pipe: the export is still writing when its reader leaves.
+    for (let i = 0; i < 20; i++) {
+      await core.store.append(
+        `queue-q${i}`,
+        Array.from({ length: 2_000 }, () => ({
+          type: 'QueuePaused',
+          data: { at: '2026-01-05T08:00:00.000Z' },
+        })),
+        { expectedVersion: 'no_stream' },
+      )
+    }
+    await core.close()
+    const BIN = new URL('../../src/cli/kurir.mjs', import.meta.url).pathname
+    const child = spawn(process.execPath, [BIN, 'events', 'export'], {
+      env: { ...process.env, DATA_DIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let errors = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      errors += chunk.toString()
+    })
+    // Read one chunk, then close the pipe, as head does.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+    child.stdout.destroy()
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(errors).not.toMatch(/EPIPE|Unhandled/)
+    expect(code).toBe(0)
   })
 
   it('answers an unknown command with the usage and exit 1', async () => {

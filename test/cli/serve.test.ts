@@ -1,13 +1,30 @@
 import { spawn } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SECURITY_HEADERS } from '../../src/api/edge.ts'
 import { loadConfig } from '../../src/config.ts'
+import { ConfigError } from '../../src/errors.ts'
 import { createLogger } from '../../src/logger.ts'
 import { startGateway } from '../../src/main.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
 const BIN = new URL('../../src/cli/kurir.mjs', import.meta.url).pathname
+
+/** `startGateway`'s failure, or null when it started (then it is closed again). */
+const startFailure = async (env: Record<string, string>) => {
+  try {
+    const gateway = await startGateway({
+      config: loadConfig({ PORT: '0', LOG_LEVEL: 'silent', WA_ENGINE: 'simulator', ...env }),
+      log: createLogger('silent'),
+    })
+    await gateway.close()
+    return null
+  } catch (err) {
+    return err as Error
+  }
+}
 
 describe('serving', () => {
   it('listens, answers /healthz and unknown routes in the error shape, and closes the database on close', async () => {
@@ -80,6 +97,39 @@ describe('serving', () => {
     expect(output).not.toContain('sim:default:')
   })
 
+  it('stops gracefully when `npm start` is sent SIGTERM, as a supervisor does', async () => {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: {
+        ...process.env,
+        DATA_DIR: tempDir(),
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        WA_ENGINE: 'simulator',
+        SIM_LINK_AFTER_MS: '-1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}`)))
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(output)
+        if (m) resolve(Number(m[1]))
+      })
+    })
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
+    const exit = new Promise<void>((r) => child.once('exit', () => r()))
+    // To npm, not to the gateway: npm passes it to its script, which is the gateway itself.
+    child.kill('SIGTERM')
+    await exit
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow()
+    expect(output).toContain('shutting down')
+    expect(output).toContain('Kurir stopped')
+  })
+
   it('draws no QR into a pipe unless QR_TERMINAL=1 asks', async () => {
     const child = spawn(process.execPath, [BIN, 'serve'], {
       env: {
@@ -114,8 +164,53 @@ describe('serving', () => {
     expect(errors).not.toMatch(/[▀▄█]/)
   })
 
+  it('names the variable to change when it cannot start, and leaves nothing behind', async () => {
+    const dir = tempDir()
+    const first = await startGateway({
+      config: loadConfig({ DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent', WA_ENGINE: 'simulator' }),
+      log: createLogger('silent'),
+    })
+    try {
+      const taken = await startFailure({ DATA_DIR: tempDir(), PORT: String(first.address.port) })
+      expect(taken).toBeInstanceOf(ConfigError)
+      expect(taken?.message).toMatch(/another process already does \(change PORT\)/)
+    } finally {
+      await first.close()
+    }
+    const unknownHost = await startFailure({ DATA_DIR: tempDir(), HOST: 'no.such.host.invalid' })
+    expect(unknownHost?.message).toMatch(/HOST no.such.host.invalid is not a known host name/)
+    const file = join(tempDir(), 'a-file')
+    writeFileSync(file, 'not a folder')
+    expect((await startFailure({ DATA_DIR: file }))?.message).toMatch(/DATA_DIR .* is not a folder/)
+    const badAdmin = await startFailure({
+      DATA_DIR: tempDir(),
+      ADMIN_EMAIL: 'admin@example.com',
+      ADMIN_PASSWORD: 'short',
+    })
+    expect(badAdmin?.message).toMatch(/^ADMIN_EMAIL \/ ADMIN_PASSWORD: a password needs/)
+    // In production, a missing secret stops the start before the database is made.
+    const bare = tempDir()
+    const production = await startFailure({ DATA_DIR: bare, NODE_ENV: 'production' })
+    expect(production?.message).toMatch(/JWT_SECRET is required/)
+    expect(existsSync(join(bare, 'kurir.db'))).toBe(false)
+  })
+
   it('refuses to start on invalid configuration, naming the variable', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/)
+    // Decimal digits only; blank is unset.
+    for (const port of ['0x1034', '4.14e3', '-1', '65536', '+80'])
+      expect(() => loadConfig({ PORT: port })).toThrow(/PORT/)
+    expect(loadConfig({ PORT: ' ' }).port).toBe(3000)
+    expect(loadConfig({ PORT: '8080' }).port).toBe(8080)
+    expect(() => loadConfig({ DEFAULT_COUNTRY_CODE: '999' })).toThrow(
+      /DEFAULT_COUNTRY_CODE.*not a country calling code/,
+    )
+    expect(loadConfig({ DEFAULT_COUNTRY_CODE: '44' }).defaultCountryCode).toBe('44')
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug')
+    expect(() => loadConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(
+      /ADMIN_EMAIL and ADMIN_PASSWORD go together/,
+    )
+    expect(() => loadConfig({ ADMIN_PASSWORD: 'correct horse battery' })).toThrow(/ADMIN_EMAIL/)
     expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'OFF' })).toThrow(/SQLITE_SYNCHRONOUS/)
     expect(loadConfig({ SQLITE_SYNCHRONOUS: 'normal' }).synchronous).toBe('NORMAL')
   })
