@@ -13,7 +13,8 @@ export const MAX_PASSWORD_LENGTH = 128
 export const MAX_PASSWORD_BYTES = 72
 
 /**
- * Throws a ValidationError unless `password` may be set: 8 to 128 characters and at most 72 UTF-8 bytes.
+ * Throws a ValidationError unless `password` may be set: 8 to 128 characters, not all blanks, and at
+ * most 72 UTF-8 bytes.
  *
  * @example
  * checkPassword('correct horse battery') // passes
@@ -26,6 +27,7 @@ export const checkPassword = (password: string): void => {
       `a password needs ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters (this one has ${length})`,
     )
   }
+  if (password.trim() === '') throw new ValidationError('a password needs more than blanks')
   const bytes = Buffer.byteLength(password, 'utf8')
   if (bytes > MAX_PASSWORD_BYTES) {
     throw new ValidationError(

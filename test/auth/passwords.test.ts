@@ -30,6 +30,12 @@ describe('passwords', () => {
     expect(() => checkPassword('x'.repeat(129))).toThrow(/8 to 128 characters/)
   })
 
+  it('refuses a password of blanks only', () => {
+    expect(() => checkPassword(' '.repeat(12))).toThrow(/more than blanks/)
+    expect(() => checkPassword('\t \n'.repeat(4))).toThrow(ValidationError)
+    expect(() => checkPassword('  spaced out  ')).not.toThrow()
+  })
+
   it('refuses a password over 72 UTF-8 bytes, which bcrypt would silently cut', async () => {
     expect(() => checkPassword('a'.repeat(72))).not.toThrow()
     expect(() => checkPassword('a'.repeat(73))).toThrow(/at most 72 bytes/)
