@@ -342,7 +342,9 @@ describe('sending', () => {
       expect(await engine.isRegistered(chatId)).toBe(true)
       expect((await engine.sendText(chatId, 'to the group')).messageId).toContain(chatId)
     }
-    const lines = readFileSync(join(dataDir, 'simulator', 'sent.ndjson'), 'utf8').trim().split('\n')
+    const lines = readFileSync(join(dataDir, 'simulator', 'sent.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
     expect(lines.map((l) => JSON.parse(l).chatId)).toEqual([
       '120363012345678900@g.us',
       '6281234560001-1612345678@g.us',
