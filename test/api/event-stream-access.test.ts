@@ -1,11 +1,10 @@
 import { decode } from 'hono/jwt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/logger.ts'
-import { type Gateway, startGateway } from '../../src/main.ts'
-import { ADMIN, jsonOf } from '../support/api.ts'
+import type { Gateway } from '../../src/main.ts'
+import { ADMIN } from '../support/api.ts'
 import { runKurir } from '../support/cli.ts'
 import { createFakeClock } from '../support/fake-clock.ts'
+import { listeningGateway } from '../support/listening-gateway.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -67,31 +66,8 @@ describe('GET /api/events/stream ends when its token stops letting it in', () =>
   const start = async () => {
     const dir = tempDir()
     const clock = createFakeClock()
-    const gateway = await startGateway({
-      config: loadConfig({
-        DATA_DIR: dir,
-        PORT: '0',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: ADMIN.email,
-        ADMIN_PASSWORD: ADMIN.password,
-        BCRYPT_COST: '10',
-        WA_ENGINE: 'simulator',
-        SIM_LINK_AFTER_MS: '-1',
-      }),
-      log: createLogger('silent'),
-      clock,
-    })
+    const { gateway, base, login } = await listeningGateway(dir, { clock })
     closers.push(() => gateway.close())
-    await gateway.sessions.settled()
-    const base = `http://127.0.0.1:${gateway.address.port}`
-    const login = async () => {
-      const res = await fetch(`${base}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(ADMIN),
-      })
-      return ((await jsonOf(res)) as { token: string }).token
-    }
     const token = await login()
     /** The queue's events as they are committed (the sessions' own timers write elsewhere). */
     const follow = async (bearer: string, lastEventId?: string) => {

@@ -1,9 +1,8 @@
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/logger.ts'
-import { type Gateway, startGateway } from '../../src/main.ts'
-import { ADMIN, jsonOf, openTestApi } from '../support/api.ts'
+import type { Gateway } from '../../src/main.ts'
+import { jsonOf, openTestApi } from '../support/api.ts'
+import { listeningGateway } from '../support/listening-gateway.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -111,30 +110,9 @@ const readMessages = async (res: Response, count: number) => {
 
 describe('GET /api/events/stream (through a listening server)', () => {
   const start = async () => {
-    const gateway = await startGateway({
-      config: loadConfig({
-        DATA_DIR: tempDir(),
-        PORT: '0',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: ADMIN.email,
-        ADMIN_PASSWORD: ADMIN.password,
-        BCRYPT_COST: '10',
-        WA_ENGINE: 'simulator',
-        SIM_LINK_AFTER_MS: '-1',
-      }),
-      log: createLogger('silent'),
-    })
+    const { gateway, base, login } = await listeningGateway(tempDir())
     closers.push(() => gateway.close())
-    // The default session has started by now; its events come first in the log.
-    await gateway.sessions.settled()
-    const base = `http://127.0.0.1:${gateway.address.port}`
-    const login = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(ADMIN),
-    })
-    const { token } = (await jsonOf(login)) as { token: string }
-    return { gateway, base, auth: { Authorization: `Bearer ${token}` } }
+    return { gateway, base, auth: { Authorization: `Bearer ${await login()}` } }
   }
 
   it('sends events committed after it connects, with the position as id', async () => {

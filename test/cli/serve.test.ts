@@ -26,6 +26,68 @@ const startFailure = async (env: Record<string, string>) => {
   }
 }
 
+/**
+ * A gateway started by a command (`kurir serve`, `npm start`) in a child process on the simulator, once it
+ * listens: its port, what it printed so far, a wait for something it prints, and SIGTERM to the command.
+ */
+const spawnServing = async (command: string, args: string[], env: Record<string, string> = {}) => {
+  const child = spawn(command, args, {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: {
+      ...process.env,
+      DATA_DIR: tempDir(),
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      WA_ENGINE: 'simulator',
+      SIM_LINK_AFTER_MS: '-1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const printed = { output: '', errors: '' }
+  const waiters = new Set<() => void>()
+  const heard = () => {
+    for (const check of waiters) check()
+  }
+  child.stdout.on('data', (chunk: Buffer) => {
+    printed.output += chunk.toString()
+    heard()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    printed.errors += chunk.toString()
+    heard()
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  /** Resolves once what was printed on one side passes the test; rejects if the process ends first. */
+  const until = (side: keyof typeof printed, test: (text: string) => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!test(printed[side])) return
+        waiters.delete(check)
+        resolve()
+      }
+      waiters.add(check)
+      check()
+      void exited.then(() => {
+        if (waiters.delete(check)) reject(new Error(`exited early: ${printed.output}${printed.errors}`))
+      })
+    })
+  await until('output', (output) => /listening on http:\/\/[\d.]+:\d+/.test(output))
+  const port = Number(/listening on http:\/\/[\d.]+:(\d+)/.exec(printed.output)?.[1])
+  return {
+    port,
+    until,
+    output: () => printed.output,
+    errors: () => printed.errors,
+    /** Sends SIGTERM to the command; its exit code. */
+    stop: () => {
+      child.kill('SIGTERM')
+      return exited
+    },
+  }
+}
+
 describe('serving', () => {
   it('listens, answers /healthz and unknown routes in the error shape, and closes the database on close', async () => {
     const dataDir = tempDir()
@@ -54,114 +116,36 @@ describe('serving', () => {
   })
 
   it('runs as `kurir serve`, prints the QR in the terminal, and shuts down gracefully on SIGTERM', async () => {
-    const dataDir = tempDir()
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: {
-        ...process.env,
-        DATA_DIR: dataDir,
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        WA_ENGINE: 'simulator',
-        SIM_LINK_AFTER_MS: '-1',
-        // Standard error is a pipe here: drawn only when asked.
-        QR_TERMINAL: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let errors = ''
-    const qrPrinted = new Promise<void>((resolve) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        errors += chunk.toString()
-        if (errors.includes('Scan this QR') && /[▀▄█]/.test(errors)) resolve()
-      })
-    })
-    let output = ''
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}`)))
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(output)
-        if (m) resolve(Number(m[1]))
-      })
-    })
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
+    // Standard error is a pipe here: drawn only when asked.
+    const served = await spawnServing(process.execPath, [BIN, 'serve'], { QR_TERMINAL: '1', LOG_FORMAT: '' })
+    expect((await fetch(`http://127.0.0.1:${served.port}/healthz`)).status).toBe(200)
     // The default session starts by itself on a new install and shows its QR.
-    await qrPrinted
-    expect(errors).toContain('(session default)')
-    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    child.kill('SIGTERM')
-    expect(await exit).toBe(0)
-    expect(output).toContain('Kurir stopped')
-    expect(output).toContain('QR issued')
+    await served.until('errors', (errors) => errors.includes('Scan this QR') && /[▀▄█]/.test(errors))
+    expect(served.errors()).toContain('(session default)')
+    expect(await served.stop()).toBe(0)
+    expect(served.output()).toContain('Kurir stopped')
+    expect(served.output()).toContain('QR issued')
     // The JSON log says a QR was issued, never what it was.
-    expect(output).not.toContain('sim:default:')
+    expect(served.output()).not.toContain('sim:default:')
   })
 
   it('stops gracefully when `npm start` is sent SIGTERM, as a supervisor does', async () => {
-    const child = spawn('npm', ['start', '--silent'], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: {
-        ...process.env,
-        DATA_DIR: tempDir(),
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-        WA_ENGINE: 'simulator',
-        SIM_LINK_AFTER_MS: '-1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}`)))
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(output)
-        if (m) resolve(Number(m[1]))
-      })
-    })
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
-    const exit = new Promise<void>((r) => child.once('exit', () => r()))
+    const served = await spawnServing('npm', ['start', '--silent'])
+    expect((await fetch(`http://127.0.0.1:${served.port}/healthz`)).status).toBe(200)
     // To npm, not to the gateway: npm passes it to its script, which is the gateway itself.
-    child.kill('SIGTERM')
-    await exit
-    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow()
-    expect(output).toContain('shutting down')
-    expect(output).toContain('Kurir stopped')
+    await served.stop()
+    await expect(fetch(`http://127.0.0.1:${served.port}/healthz`)).rejects.toThrow()
+    expect(served.output()).toContain('shutting down')
+    expect(served.output()).toContain('Kurir stopped')
   })
 
   it('draws no QR into a pipe unless QR_TERMINAL=1 asks', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: {
-        ...process.env,
-        DATA_DIR: tempDir(),
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-        WA_ENGINE: 'simulator',
-        SIM_LINK_AFTER_MS: '-1',
-        QR_TERMINAL: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let errors = ''
-    child.stderr.on('data', (chunk: Buffer) => {
-      errors += chunk.toString()
-    })
-    let output = ''
+    const served = await spawnServing(process.execPath, [BIN, 'serve'], { QR_TERMINAL: '' })
     // The log says the QR was issued: the moment it would have been drawn.
-    await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`exited early (${code}): ${output}${errors}`)))
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('QR issued')) resolve()
-      })
-    })
-    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    child.kill('SIGTERM')
-    expect(await exit).toBe(0)
-    expect(errors).not.toContain('Scan this QR')
-    expect(errors).not.toMatch(/[▀▄█]/)
+    await served.until('output', (output) => output.includes('QR issued'))
+    expect(await served.stop()).toBe(0)
+    expect(served.errors()).not.toContain('Scan this QR')
+    expect(served.errors()).not.toMatch(/[▀▄█]/)
   })
 
   it('names the variable to change when it cannot start, and leaves nothing behind', async () => {
