@@ -153,15 +153,21 @@ describe('logins sent at once', () => {
 })
 
 describe('password checks across the process', () => {
-  it('runs no more than the bound at once, and answers logins past a full line 429 with Retry-After at once', async () => {
+  /** An app whose password checks end only when the test says, under the given bound. */
+  const withHeldChecks = async (bound: { maxRunning: number; maxWaiting: number }) => {
     const api = await open()
     const checks = heldPasswordChecks()
     const app = api.withAuth({
       users: checks.users,
       tokens: api.tokens,
       throttle: createLoginThrottle({ clock: api.clock }),
-      passwordChecks: createPasswordCheckLimit({ maxRunning: 2, maxWaiting: 3 }),
+      passwordChecks: createPasswordCheckLimit(bound),
     })
+    return { api, checks, app }
+  }
+
+  it('runs no more than the bound at once, and answers logins past a full line 429 with Retry-After at once', async () => {
+    const { checks, app } = await withHeldChecks({ maxRunning: 2, maxWaiting: 3 })
     const sent = Array.from({ length: 30 }, (_, i) =>
       login(app, { email: `user${i}@example.com`, password: 'password1' }, addressOf(i)),
     )
@@ -196,14 +202,7 @@ describe('password checks across the process', () => {
   })
 
   it('does not count a login refused for a full line against its email or address', async () => {
-    const api = await open()
-    const checks = heldPasswordChecks()
-    const app = api.withAuth({
-      users: checks.users,
-      tokens: api.tokens,
-      throttle: createLoginThrottle({ clock: api.clock }),
-      passwordChecks: createPasswordCheckLimit({ maxRunning: 1, maxWaiting: 0 }),
-    })
+    const { checks, app } = await withHeldChecks({ maxRunning: 1, maxWaiting: 0 })
     const holding = login(app, { email: 'first@example.com', password: 'password1' }, '192.0.2.1')
     await until(() => checks.running() === 1)
     const guess = { email: 'ops@example.com', password: 'password1' }
