@@ -80,8 +80,6 @@ export interface CommandHandlerDeps {
   maxRetries?: number
 }
 
-const settled = () => {}
-
 export const createCommandHandler = ({
   store,
   projector,
@@ -153,18 +151,24 @@ export const createCommandHandler = ({
   // Commands on one stream run one after another in this process: each decides on the state the one
   // before it left, so concurrent requests (two pauses, two clears) never race each other into a
   // version conflict. Other streams are not held up. The retry above still covers other processes.
-  const tails = new Map<string, Promise<void>>()
+  // A stream with a command under way has an entry here: the commands waiting for it, in order.
+  const busy = new Map<string, (() => void)[]>()
+  const run: CommandHandler['execute'] = async (streamId, decide, meta, options) => {
+    try {
+      return await decideAndAppend(streamId, decide, meta, options)
+    } finally {
+      const next = busy.get(streamId)?.shift()
+      if (next) next()
+      else busy.delete(streamId)
+    }
+  }
   const execute: CommandHandler['execute'] = (streamId, decide, meta, options) => {
-    const before = tails.get(streamId)
-    const run = before
-      ? before.then(() => decideAndAppend(streamId, decide, meta, options))
-      : decideAndAppend(streamId, decide, meta, options)
-    const tail = run.then(settled, settled)
-    tails.set(streamId, tail)
-    void tail.then(() => {
-      if (tails.get(streamId) === tail) tails.delete(streamId)
-    })
-    return run
+    const waiting = busy.get(streamId)
+    if (waiting === undefined) {
+      busy.set(streamId, [])
+      return run(streamId, decide, meta, options)
+    }
+    return new Promise<void>((turn) => waiting.push(turn)).then(() => run(streamId, decide, meta, options))
   }
 
   return { execute, load }
