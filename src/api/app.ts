@@ -24,6 +24,15 @@ export { errorBody } from './errors.ts'
 /** 1 MiB: a WhatsApp text is at most 65,536 characters, well inside it. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 
+/** A route's path (`/api/sessions/:id/status`) as a pattern matching the paths it serves. */
+const routePattern = (path: string): RegExp =>
+  new RegExp(
+    `^${path
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')}$`,
+  )
+
 /** The swagger-ui-dist release /docs loads. */
 export const SWAGGER_UI_VERSION = '5.35.0'
 
@@ -250,7 +259,29 @@ export const createApp = (deps: ApiDeps) => {
   // A fixed release of Swagger UI from the CDN, so the page does not change under the gateway.
   app.get('/docs', swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION }))
 
-  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404))
+  // A path the app serves, asked with another method: 405 with the methods it takes.
+  let routeTable: { method: string; pattern: RegExp }[] | null = null
+  const methodsFor = (path: string): string[] => {
+    routeTable ??= [
+      ...new Map(
+        app.routes
+          .filter((r) => r.method !== 'ALL')
+          .map((r) => [`${r.method} ${r.path}`, { method: r.method, pattern: routePattern(r.path) }]),
+      ).values(),
+    ]
+    return [...new Set(routeTable.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort()
+  }
+  app.notFound((c) => {
+    const allowed = methodsFor(c.req.path)
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '))
+      return c.json(
+        errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not served at ${c.req.path}`, { allowed }),
+        405,
+      )
+    }
+    return c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404)
+  })
   app.onError((err, c) => toErrorResponse(err, c, log))
   return app
 }

@@ -98,10 +98,23 @@ describe('one error shape', () => {
     expect((await api.get('/api/events?after=0&limit=1000', token)).status).toBe(200)
   })
 
-  it('answers unknown routes and methods with 404 in the error shape', async () => {
+  it('answers unknown routes with 404, and a method a path does not take with 405 and Allow', async () => {
     const api = await open()
     await expectError(await api.app.request('/nowhere'), 404, 'NOT_FOUND')
-    await expectError(await api.app.request('/api/auth/login'), 404, 'NOT_FOUND')
+    const wrongMethod = await api.app.request('/api/auth/login')
+    const body = await expectError(wrongMethod, 405, 'METHOD_NOT_ALLOWED')
+    expect(wrongMethod.headers.get('Allow')).toBe('POST')
+    expect(body.error.details).toEqual({ allowed: ['POST'] })
+    // Paths with parameters too, each with every method it takes.
+    const { token } = await api.login()
+    const config = await api.app.request('/api/sessions/sales/queue/config', {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    expect(config.status).toBe(405)
+    expect(config.headers.get('Allow')).toBe('GET, POST')
+    expect((await api.app.request('/healthz', { method: 'POST' })).headers.get('Allow')).toBe('GET')
+    await expectError(await api.app.request('/openapi.jsonx'), 404, 'NOT_FOUND')
     expect((await jsonOf(await api.app.request('/nowhere'))).error.details).toBeNull()
     // Refused credentials too.
     const refused = await expectError(await api.app.request('/api/whatsapp/status'), 401, 'UNAUTHORIZED')
