@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sign, verify } from 'hono/jwt'
 import { z } from 'zod'
 import { type Clock, toIso } from '../clock.ts'
-import { UnauthorizedError } from '../errors.ts'
+import { UnauthorizedError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { IdSource } from '../ids.ts'
 import { ROLES, type Role, type User } from './users.ts'
@@ -18,6 +18,14 @@ export type TokenRejection =
   | 'REFRESH_TOKEN_REUSED'
 
 /** A token that does not let its bearer in (HTTP 401); the code says why. */
+/**
+ * A logout named a refresh token that is not one of the caller's (HTTP 400): the access token that let
+ * the caller in is fine, so this is not a 401.
+ */
+export class UnknownRefreshTokenError extends ValidationError {
+  override readonly code = 'REFRESH_TOKEN_INVALID'
+}
+
 export class TokenRejectedError extends UnauthorizedError {
   override readonly code: TokenRejection
   constructor(code: TokenRejection, message: string) {
@@ -240,11 +248,11 @@ export const createTokenService = ({
       }
     },
 
-    /** Revokes the family of a refresh token held by `userId`; REFRESH_TOKEN_INVALID for anyone else's. */
+    /** Revokes the family of a refresh token held by `userId`; UnknownRefreshTokenError for anyone else's. */
     logout(refreshToken: string, userId: string): void {
       const row = selectRefresh.get(hashToken(refreshToken)) as RefreshRow | undefined
       if (!row || row.user_id !== userId) {
-        throw new TokenRejectedError('REFRESH_TOKEN_INVALID', 'unknown refresh token')
+        throw new UnknownRefreshTokenError('not a refresh token of the signed-in user')
       }
       revokeFamily.run(toIso(clock.now()), row.family_id)
     },

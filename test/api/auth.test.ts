@@ -117,6 +117,16 @@ describe('refresh tokens', () => {
     expect(res.status).toBe(200)
     expect(await jsonOf(res)).toEqual({ success: true })
     expect((await api.post('/api/auth/refresh', { refreshToken: pair.refreshToken })).status).toBe(401)
+    // A token that is not the caller's: their access token is fine, so a 400 and no WWW-Authenticate.
+    const fresh = await api.login()
+    const unknown = await api.post(
+      '/api/auth/logout',
+      { refreshToken: 'rt_nothing' },
+      { Authorization: `Bearer ${fresh.token}` },
+    )
+    expect(unknown.status).toBe(400)
+    expect(unknown.headers.get('WWW-Authenticate')).toBeNull()
+    expect(await jsonOf(unknown)).toMatchObject({ error: { code: 'REFRESH_TOKEN_INVALID' } })
   })
 })
 
