@@ -5,6 +5,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler } from '../core/command-handler.ts'
+import { oneAtATime } from '../core/one-at-a-time.ts'
 import { toChatId } from '../core/recipient.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
@@ -91,7 +92,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
     'SELECT id, status, chat_id, body, priority, send_at FROM jobs WHERE session_id = ? AND idempotency_key = ?',
   )
   // Sends with one idempotency key are decided one at a time: the second sees the first's job.
-  const keyed = new Map<string, Promise<unknown>>()
+  const keyed = oneAtATime()
 
   const sessionMustExist = (sessionId: string) => {
     if (sessionId !== DEFAULT_SESSION && !sessions.exists(sessionId)) {
@@ -179,19 +180,7 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
       deps.log?.info({ sessionId, jobId, priority: body.priority, status }, 'message queued')
       return { jobId, status, duplicate: false }
     }
-    let outcome: { jobId: string; status: string; duplicate: boolean }
-    if (key === undefined) outcome = await enqueue()
-    else {
-      const lockKey = `${sessionId}\u0000${key}`
-      const before = keyed.get(lockKey) ?? Promise.resolve()
-      const mine = before.catch(() => {}).then(enqueue)
-      keyed.set(lockKey, mine)
-      try {
-        outcome = await mine
-      } finally {
-        if (keyed.get(lockKey) === mine) keyed.delete(lockKey)
-      }
-    }
+    const outcome = key === undefined ? await enqueue() : await keyed(`${sessionId}\u0000${key}`, enqueue)
     return c.json({ success: true as const, queued: true as const, ...outcome }, 202)
   }
 

@@ -10,6 +10,7 @@ import { type Aggregate, aggregateOf } from './aggregates.ts'
 import { eventSchemasOf } from './event-schemas.ts'
 import { type Snapshot, type Step, stateLabel } from './fold.ts'
 import { loadStream } from './load-stream.ts'
+import { oneAtATime } from './one-at-a-time.ts'
 import { atMsOf, collectTimerChanges, splitTimerChanges } from './timer-changes.ts'
 
 /** A fact a command proposes: its type and data (which always carries `at`). */
@@ -151,25 +152,9 @@ export const createCommandHandler = ({
   // Commands on one stream run one after another in this process: each decides on the state the one
   // before it left, so concurrent requests (two pauses, two clears) never race each other into a
   // version conflict. Other streams are not held up. The retry above still covers other processes.
-  // A stream with a command under way has an entry here: the commands waiting for it, in order.
-  const busy = new Map<string, (() => void)[]>()
-  const run: CommandHandler['execute'] = async (streamId, decide, meta, options) => {
-    try {
-      return await decideAndAppend(streamId, decide, meta, options)
-    } finally {
-      const next = busy.get(streamId)?.shift()
-      if (next) next()
-      else busy.delete(streamId)
-    }
-  }
-  const execute: CommandHandler['execute'] = (streamId, decide, meta, options) => {
-    const waiting = busy.get(streamId)
-    if (waiting === undefined) {
-      busy.set(streamId, [])
-      return run(streamId, decide, meta, options)
-    }
-    return new Promise<void>((turn) => waiting.push(turn)).then(() => run(streamId, decide, meta, options))
-  }
+  const inTurn = oneAtATime()
+  const execute: CommandHandler['execute'] = (streamId, decide, meta, options) =>
+    inTurn(streamId, () => decideAndAppend(streamId, decide, meta, options))
 
   return { execute, load }
 }
