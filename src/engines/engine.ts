@@ -29,6 +29,12 @@ export interface SentMessage {
   messageId: string
 }
 
+/** What the gateway knows of a send that WhatsApp does not: which attempt of its message it is. */
+export interface SendOptions {
+  /** From 1; a message's first send is its first attempt. */
+  attempt?: number
+}
+
 /**
  * One run of one session: start it, use it, stop it. A restart builds a new engine; an engine that was
  * stopped is never started again.
@@ -47,8 +53,11 @@ export interface WhatsAppEngine {
   getState(): Promise<string | null>
   /** Whether this chat id (`<digits>@c.us`) is a WhatsApp account. */
   isRegistered(chatId: string): Promise<boolean>
-  /** Sends a text; rejects with an EngineError that says whether a retry may succeed. */
-  sendText(chatId: string, body: string): Promise<SentMessage>
+  /**
+   * Sends a text; rejects with an EngineError that says whether a retry may succeed. `attempt` is not
+   * sent anywhere; the simulator's rules use it.
+   */
+  sendText(chatId: string, body: string, options?: SendOptions): Promise<SentMessage>
   /** Hears every event of this engine; the returned function stops listening. */
   on(listener: EngineListener): () => void
 }

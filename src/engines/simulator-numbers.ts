@@ -8,7 +8,7 @@ export type NumberBehaviour =
   | 'not_registered'
   /** `…0001`: every send times out. */
   | 'always_times_out'
-  /** `…0002`: the first send to the chat times out, later ones go through. */
+  /** `…0002`: a message's first attempt times out, its later attempts go through. */
   | 'times_out_once'
   | 'sends'
 

@@ -73,7 +73,7 @@ const closed = () => new EngineError('SESSION_CLOSED', 'the engine was stopped')
 
 /**
  * A simulated WhatsApp: engines that show a QR, link themselves (or wait for `link()`), and send by the rules
- * of the number's last four digits (`0000` unregistered, `0001` always times out, `0002` times out once).
+ * of the number's last four digits (`0000` unregistered, `0001` always times out, `0002` times out on a message's first attempt).
  *
  * Events of an engine come in microtasks after `start()` resolves; subscribe before starting. On reaching
  * ready an engine emits `authenticated`, then `state` CONNECTED, then `ready`, so whoever hears `ready` finds
@@ -94,8 +94,6 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
   const running = new Map<string, Run>()
   const probes = new Map<string, ProbeMode>()
   const qrsShown = new Map<string, number>()
-  /** Chat ids ending 0002 whose one timeout has happened. */
-  const timedOutOnce = new Set<string>()
 
   const create = (sessionId: string): WhatsAppEngine => {
     // Checked here rather than at first use, which happens in a microtask where a throw would go unheard.
@@ -183,7 +181,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       return numberBehaviour(digits)
     }
 
-    const send = async (chatId: string, body: string): Promise<SentMessage> => {
+    const send = async (chatId: string, body: string, attempt: number): Promise<SentMessage> => {
       const behaviour = behaviourOf(chatId)
       if (status === 'stopped') throw closed()
       if (status !== 'ready') throw new EngineError('NOT_READY', 'the session is not connected yet')
@@ -194,8 +192,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       }
       if (behaviour === 'not_registered')
         throw new EngineError('NOT_REGISTERED', `${chatId} is not on WhatsApp`)
-      if (behaviour === 'always_times_out' || (behaviour === 'times_out_once' && !timedOutOnce.has(chatId))) {
-        timedOutOnce.add(chatId)
+      if (behaviour === 'always_times_out' || (behaviour === 'times_out_once' && attempt <= 1)) {
         throw new EngineError('NETWORK_TIMEOUT', `sending to ${chatId} timed out`)
       }
       const messageId = `true_${chatId}_${newId()}`
@@ -232,8 +229,8 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       async isRegistered(chatId) {
         return behaviourOf(chatId) !== 'not_registered'
       },
-      sendText(chatId, body) {
-        const sending = send(chatId, body)
+      sendText(chatId, body, options) {
+        const sending = send(chatId, body, options?.attempt ?? 1)
         sending.then(
           ({ messageId }) => emit({ type: 'ack', messageId, ack: 1 }),
           () => {},

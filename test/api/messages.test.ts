@@ -181,6 +181,14 @@ describe('send-message through the simulator', () => {
     t.api.clock.advance(Date.parse(j.nextAttemptAt) - t.api.clock.now())
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 2 })
     expect(t.sent()).toHaveLength(1)
+
+    // Each message to that number times out on its own first attempt, not only the first to the chat.
+    const again = await t.send({ number: '081234560002', message: 'y' })
+    const second = await t.job(again.body.jobId)
+    expect(second).toMatchObject({ status: 'delayed', attempts: 1, lastError: { code: 'NETWORK_TIMEOUT' } })
+    t.api.clock.advance(Date.parse(second.nextAttemptAt) - t.api.clock.now())
+    expect(await t.job(again.body.jobId)).toMatchObject({ status: 'completed', attempts: 2 })
+    expect(t.sent()).toHaveLength(2)
   })
 
   it('answers a repeated idempotency key with the same job, and 409 for another request', async () => {
