@@ -41,6 +41,12 @@ export type JobAttemptFailed = {
 /** WhatsApp asked us to slow down: the attempt is given back and the job waits again. */
 export type JobRateLimited = { type: 'JobRateLimited'; attempt: number; at: string }
 
+/**
+ * The session stopped being ready after the attempt's start was recorded and before the engine was
+ * called: nothing was sent, the attempt is given back and the job waits again.
+ */
+export type JobAttemptWithdrawn = { type: 'JobAttemptWithdrawn'; attempt: number; at: string }
+
 /** The process stopped while this attempt was in flight; the message may or may not have gone out. */
 export type JobAttemptInterrupted = {
   type: 'JobAttemptInterrupted'
@@ -62,6 +68,7 @@ export type JobEvent =
   | JobSent
   | JobAttemptFailed
   | JobRateLimited
+  | JobAttemptWithdrawn
   | JobAttemptInterrupted
   | JobDue
   | JobCancelled
@@ -75,6 +82,7 @@ export const JOB_EVENT_TYPES: readonly JobEventType[] = [
   'JobSent',
   'JobAttemptFailed',
   'JobRateLimited',
+  'JobAttemptWithdrawn',
   'JobAttemptInterrupted',
   'JobDue',
   'JobCancelled',

@@ -176,6 +176,14 @@ export const jobMachine = setup({
             updatedAtMs: msOf(event.at),
           })),
         },
+        JobAttemptWithdrawn: {
+          guard: 'isCurrentAttempt',
+          target: 'waiting',
+          actions: assign(({ context, event }) => ({
+            attempts: context.attempts - 1,
+            updatedAtMs: msOf(event.at),
+          })),
+        },
         JobAttemptInterrupted: [
           {
             guard: 'canRetryInterrupted',

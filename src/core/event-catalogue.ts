@@ -10,6 +10,8 @@ const descriptions: Record<string, string> = {
   JobAttemptFailed:
     'The attempt failed; retryable errors back off (delay from `jitter`), others fail the job.',
   JobRateLimited: 'WhatsApp rate-limited the send; the attempt is given back.',
+  JobAttemptWithdrawn:
+    'The session stopped being ready before the engine was called; the attempt is given back.',
   JobAttemptInterrupted: 'The process stopped during the attempt; retried or failed as configured.',
   JobDue: 'The persisted timer of a backoff or scheduled send fired.',
   JobCancelled: 'The job was cancelled while waiting or delayed.',

@@ -55,6 +55,7 @@ export const jobEventSchemas = {
   JobSent: z.object({ attempt, messageId: z.string().min(1), at }),
   JobAttemptFailed: z.object({ attempt, error: sendError, jitter, at }),
   JobRateLimited: z.object({ attempt, at }),
+  JobAttemptWithdrawn: z.object({ attempt, at }),
   JobAttemptInterrupted: z.object({ attempt, retry: z.boolean(), at }),
   JobDue: timerFact('untilDue'),
   JobCancelled: z.object({ reason: z.string(), at }),

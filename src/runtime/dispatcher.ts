@@ -152,6 +152,19 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       return [{ type: 'JobAttemptStarted', data: { attempt: attemptNo, at: at() } }]
     })
     if (!started) return
+    if (deps.readyEngine() !== engine) {
+      // The session dropped while the start was being recorded: nothing goes to a dead engine, and an
+      // attempt that never reached it is given back.
+      release()
+      log.info(
+        { sessionId, jobId: job.id, attempt: attemptNo },
+        'session no longer ready; attempt given back',
+      )
+      await record(job.id, (state) =>
+        state === 'active' ? [{ type: 'JobAttemptWithdrawn', data: { attempt: attemptNo, at: at() } }] : [],
+      )
+      return
+    }
     log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'processing message')
     const failed = (error: { code: string; message: string; retryable: boolean }) => {
       // The code and its class only: an engine's message can quote the chat id.

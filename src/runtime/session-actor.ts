@@ -59,6 +59,11 @@ export const createSessionActor = (deps: SessionActorDeps) => {
   let snapshot: Snapshot = agg.folder.initial
   let version = 0
   let engine: WhatsAppEngine | null = null
+  /**
+   * The engine that reported its connection gone. Its session is `ready` in the log until the fact is
+   * committed; no send is handed to it in the meantime.
+   */
+  let lost: WhatsAppEngine | null = null
   let detach: (() => void) | null = null
   let qr: CurrentQr | null = null
   let unsubscribe: (() => void) | null = null
@@ -116,6 +121,7 @@ export const createSessionActor = (deps: SessionActorDeps) => {
         void report('SessionReady', { phoneNumber: event.phoneNumber }, 'engine:ready')
         return
       case 'disconnected':
+        lost = from
         log.warn({ sessionId, reason: event.reason }, 'WhatsApp session disconnected')
         void report('SessionDisconnected', { reason: event.reason, jitter: random() }, 'engine:disconnected')
         return
@@ -265,8 +271,8 @@ export const createSessionActor = (deps: SessionActorDeps) => {
     snapshot: () => snapshot,
     /** The QR on show, while the session waits for a scan. */
     qr: (): CurrentQr | null => (sessionStateOf(snapshot) === 'qr' ? qr : null),
-    /** The engine of the current run, if one runs (the dispatcher sends through it). */
-    engine: (): WhatsAppEngine | null => engine,
+    /** The engine of the current run while it is connected (the dispatcher sends through it). */
+    engine: (): WhatsAppEngine | null => (engine === lost ? null : engine),
     /** Resolves once every effect and report asked for so far is done (probes excepted). */
     async settled(): Promise<void> {
       for (;;) {

@@ -134,6 +134,64 @@ describe('send-message through the simulator', () => {
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
   })
 
+  it('spends attempts only on the sends under way when the connection drops, not on the jobs behind them', async () => {
+    const t = await open({ sendLatencyMs: 2_000 })
+    await t.ready()
+    await t.unpaced()
+    await t.post('/api/whatsapp/queue/config', { concurrency: 5 })
+    await t.post('/api/whatsapp/queue/pause')
+    const ids: string[] = []
+    for (let i = 0; i < 15; i++) {
+      ids.push((await t.send({ number: `0812345600${10 + i}`, message: `m${i}` })).body.jobId)
+    }
+    await t.post('/api/whatsapp/queue/resume')
+    await t.api.settle()
+    expect(t.api.dispatchers.of('default').inFlight()).toBe(5)
+
+    // The phone loses its network with five sends under way.
+    t.api.simulator.disconnect('default')
+    await t.api.settle()
+    const jobs = await Promise.all(ids.map((id) => t.job(id)))
+    const tried = jobs.filter((j) => j.attempts > 0)
+    expect(tried).toHaveLength(5)
+    for (const j of tried)
+      expect(j).toMatchObject({ status: 'delayed', lastError: { code: 'SESSION_CLOSED' } })
+    const behind = jobs.filter((j) => j.status === 'waiting' && j.attempts === 0)
+    expect(behind).toHaveLength(10)
+    // Not even taken: the dead engine was not offered them.
+    for (const j of behind) {
+      const events = await jsonOf(await t.get(`/api/events?stream=job-${j.id}`))
+      expect(events.map((e: { type: string }) => e.type)).toEqual(['JobQueued'])
+    }
+    expect(t.api.dispatchers.of('default').inFlight()).toBe(0)
+  })
+
+  it('gives an attempt back when the session drops between recording its start and calling the engine', async () => {
+    const t = await open()
+    await t.ready()
+    await t.unpaced()
+    const { body } = await t.send({ number: '081234567890', message: 'just missed' })
+    // The dispatcher has taken the job; its start is not committed yet when the connection drops.
+    expect(t.api.dispatchers.of('default').inFlight()).toBe(1)
+    t.api.simulator.disconnect('default')
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'waiting', attempts: 0, lastError: null })
+    expect(
+      (await jsonOf(await t.get(`/api/events?stream=job-${body.jobId}`))).map(
+        (e: { type: string }) => e.type,
+      ),
+    ).toEqual(['JobQueued', 'JobAttemptStarted', 'JobAttemptWithdrawn'])
+    expect(t.sent()).toEqual([])
+
+    // Linked again, it is sent on its first attempt.
+    t.api.clock.advance(60_000)
+    await t.api.settle()
+    if (t.api.sessions.get('default').state() !== 'ready') {
+      t.api.simulator.link('default')
+      await t.api.settle()
+    }
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
+  })
+
   it('fails a number that is not on WhatsApp (…0000) after one attempt, without retrying', async () => {
     const t = await open()
     await t.ready()

@@ -25,6 +25,7 @@ const anyJobFact = fc
       'send',
       'fail',
       'rateLimit',
+      'withdraw',
       'interrupt',
       'due',
       'cancel',
@@ -52,6 +53,8 @@ const anyJobFact = fc
         return job.failed(f.attempt, { retryable: f.retryable }, { ...o, jitter: f.jitter })
       case 'rateLimit':
         return job.rateLimited(f.attempt, o)
+      case 'withdraw':
+        return job.withdrawn(f.attempt, o)
       case 'interrupt':
         return job.interrupted(f.attempt, f.retry, o)
       case 'due':

@@ -116,6 +116,7 @@ describe('jobMachine: attempts', () => {
     ['a retryable failure', job.failed(1, retryable)],
     ['a permanent failure', job.failed(1, permanent)],
     ['a rate limit', job.rateLimited(1)],
+    ['a withdrawn attempt', job.withdrawn(1)],
     ['an interruption with retry', job.interrupted(1, true)],
     ['an interruption without retry', job.interrupted(1, false)],
     ['a send for a later attempt', job.sent(3)],
@@ -220,6 +221,20 @@ describe('jobMachine: failures and backoff', () => {
       .then({ state: 'active', context: { attempts: 2 } })
   })
 
+  it('gives the attempt back when it is withdrawn before the send, with no error and no backoff', () => {
+    given(agg, ...activeOnAttempt(2))
+      .when(job.withdrawn(2, { at: at(7) }))
+      .then({
+        state: 'waiting',
+        effects: ['wakeDispatcher'],
+        armed: [],
+        context: { attempts: 1, updatedAtMs: T0 + 7, nextAttemptAtMs: null },
+      })
+    given(agg, ...activeOnAttempt(2), job.withdrawn(2))
+      .when(job.started(2))
+      .then({ state: 'active', context: { attempts: 2 } })
+  })
+
   it('waits again with duplicateRisk when an interrupted attempt may be retried', () => {
     given(agg, job.queued(), job.started(1))
       .when(job.interrupted(1, true))
@@ -295,6 +310,7 @@ const factOf = (type: JobEventType, attempts: number): Fact => {
     JobSent: () => job.sent(current),
     JobAttemptFailed: () => job.failed(current, retryable),
     JobRateLimited: () => job.rateLimited(current),
+    JobAttemptWithdrawn: () => job.withdrawn(current),
     JobAttemptInterrupted: () => job.interrupted(current, true),
     JobDue: () => job.due(),
     JobCancelled: () => job.cancelled(),

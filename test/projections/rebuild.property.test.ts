@@ -19,7 +19,17 @@ const SESSIONS = ['default', 'shop']
 /** A command: which stream, and how to build its fact from the current attempt count and the clock. */
 const jobCommand = fc.record({
   job: fc.constantFrom(...JOBS),
-  kind: fc.constantFrom('queue', 'start', 'send', 'fail', 'rateLimit', 'interrupt', 'cancel', 'retry'),
+  kind: fc.constantFrom(
+    'queue',
+    'start',
+    'send',
+    'fail',
+    'rateLimit',
+    'withdraw',
+    'interrupt',
+    'cancel',
+    'retry',
+  ),
   retryable: fc.boolean(),
   jitter: fc.double({ min: 0, max: 1, noNaN: true }),
   sendAfterMs: fc.option(fc.integer({ min: -5_000, max: 120_000 }), { nil: null }),
@@ -96,6 +106,7 @@ const factsFor = (cmd: Cmd, now: number, attempts: number): { streamId: string; 
         }),
       },
       rateLimit: { type: 'JobRateLimited', data: data({ attempt: current }) },
+      withdraw: { type: 'JobAttemptWithdrawn', data: data({ attempt: current }) },
       interrupt: { type: 'JobAttemptInterrupted', data: data({ attempt: current, retry: c.retryable }) },
       cancel: { type: 'JobCancelled', data: data({ reason: 'test' }) },
       retry: { type: 'JobRetryRequested', data: data({}) },

@@ -43,6 +43,8 @@ export const job = {
     }),
   rateLimited: (attempt: number, o: Record<string, unknown> = {}) =>
     fact('JobRateLimited', { attempt, at: at(), ...o }),
+  withdrawn: (attempt: number, o: Record<string, unknown> = {}) =>
+    fact('JobAttemptWithdrawn', { attempt, at: at(), ...o }),
   interrupted: (attempt: number, retry: boolean, o: Record<string, unknown> = {}) =>
     fact('JobAttemptInterrupted', { attempt, retry, at: at(), ...o }),
   due: (o: Record<string, unknown> = {}) =>
