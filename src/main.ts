@@ -171,23 +171,30 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     address,
     close() {
       closing ??= (async () => {
-        // Stop accepting, end event streams and idle keep-alive connections, let in-flight requests
-        // finish; connections still busy after the grace period are cut.
-        const closed = new Promise<void>((r) => server.close(() => r()))
-        shutdown.abort()
-        const http = server as unknown as {
-          closeIdleConnections?: () => void
-          closeAllConnections?: () => void
+        // The process lives until the close is done, whatever else still holds it: the last sends may
+        // wait on nothing but a timer, and the clock's timers do not keep a process alive.
+        const alive = setInterval(() => {}, 60_000)
+        try {
+          // Stop accepting, end event streams and idle keep-alive connections, let in-flight requests
+          // finish; connections still busy after the grace period are cut.
+          const closed = new Promise<void>((r) => server.close(() => r()))
+          shutdown.abort()
+          const http = server as unknown as {
+            closeIdleConnections?: () => void
+            closeAllConnections?: () => void
+          }
+          // Connections become idle as their last response ends: keep closing them until none is left.
+          http.closeIdleConnections?.()
+          const sweep = setInterval(() => http.closeIdleConnections?.(), 50)
+          const grace = setTimeout(() => http.closeAllConnections?.(), SHUTDOWN_GRACE_MS)
+          await closed
+          clearInterval(sweep)
+          clearTimeout(grace)
+          await runtime.close()
+          await core.close()
+        } finally {
+          clearInterval(alive)
         }
-        // Connections become idle as their last response ends: keep closing them until none is left.
-        http.closeIdleConnections?.()
-        const sweep = setInterval(() => http.closeIdleConnections?.(), 50)
-        const grace = setTimeout(() => http.closeAllConnections?.(), SHUTDOWN_GRACE_MS)
-        await closed
-        clearInterval(sweep)
-        clearTimeout(grace)
-        await runtime.close()
-        await core.close()
         log.info('Kurir stopped')
       })()
       return closing

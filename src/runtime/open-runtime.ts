@@ -2,6 +2,7 @@
 // and a dispatcher per session, closed in the order that loses nothing.
 
 import type { SessionConfig } from '../../machines/session-events.ts'
+import type { Clock } from '../clock.ts'
 import type { Core } from '../core/open-core.ts'
 import type { EngineFactory } from '../engines/engine.ts'
 import type { SendMetrics } from '../metrics.ts'
@@ -19,7 +20,26 @@ export interface RuntimeDeps {
   defaults?: Partial<SessionConfig>
   onQr?: (sessionId: string, qr: string) => void
   metrics?: SendMetrics
+  /**
+   * At close, how long sends under way may take to finish before their engines are stopped (default
+   * 10 s); a send cut off then fails, retryably.
+   */
+  sendGraceMs?: number
 }
+
+/** How long a closing runtime lets the sends under way finish. */
+export const SEND_GRACE_MS = 10_000
+
+/** Resolves when the promise settles or after `ms` on the clock, whichever comes first. */
+const atMost = (clock: Clock, promise: Promise<void>, ms: number): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const timer = clock.setTimer(resolve, ms)
+    const done = () => {
+      timer.cancel()
+      resolve()
+    }
+    promise.then(done, done)
+  })
 
 /**
  * The parts are made and the scheduler runs; the caller boots sessions and dispatchers when it wants
@@ -30,7 +50,16 @@ export interface RuntimeDeps {
  * await runtime.sessions.boot()
  * await runtime.dispatchers.boot()
  */
-export const openRuntime = ({ core, engines, log, random, defaults, onQr, metrics }: RuntimeDeps) => {
+export const openRuntime = ({
+  core,
+  engines,
+  log,
+  random,
+  defaults,
+  onQr,
+  metrics,
+  sendGraceMs = SEND_GRACE_MS,
+}: RuntimeDeps) => {
   const { db, store, commands, clock } = core
   const scheduler = createTimerScheduler({ db, store, commands, clock, log })
   scheduler.start()
@@ -60,12 +89,14 @@ export const openRuntime = ({ core, engines, log, random, defaults, onQr, metric
     sessions,
     dispatchers,
     /**
-     * No timer fires and no new send starts; every engine stops (no browser outlives the runtime, and a
-     * send it had in flight fails, retryably); the outcome of every send is recorded before this resolves.
+     * No timer fires and no new send starts; the sends under way finish (within `sendGraceMs`); then
+     * every engine stops (no browser outlives the runtime, and a send still in flight fails, retryably).
+     * The outcome of every send is recorded before this resolves.
      */
     async close(): Promise<void> {
       await scheduler.stop()
       dispatchers.close()
+      await atMost(clock, dispatchers.drained(), sendGraceMs)
       await sessions.close()
       await dispatchers.drained()
     },

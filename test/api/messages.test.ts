@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { verifyProjections } from '../../src/projections/verify.ts'
+import { SEND_GRACE_MS } from '../../src/runtime/open-runtime.ts'
 import { jsonOf, openTestApi } from '../support/api.ts'
 import { runKurir } from '../support/cli.ts'
 import { useTempDir } from '../support/temp-dir.ts'
@@ -190,6 +191,31 @@ describe('send-message through the simulator', () => {
       await t.api.settle()
     }
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
+  })
+
+  it('lets a send under way finish when it closes, and cuts it off, retryably, after the grace', async () => {
+    const t = await open({ sendLatencyMs: 60_000 })
+    await t.ready()
+    await t.unpaced()
+    const { body } = await t.send({ number: '081234567890', message: 'slow' })
+    await t.api.settle()
+    expect(t.api.dispatchers.of('default').inFlight()).toBe(1)
+    let closed = false
+    const closing = t.api.runtime.close().then(() => {
+      closed = true
+    })
+    await t.api.settle()
+    t.api.clock.advance(SEND_GRACE_MS - 1)
+    await t.api.settle()
+    expect(closed).toBe(false)
+    t.api.clock.advance(1)
+    await closing
+    expect(await t.job(body.jobId)).toMatchObject({
+      status: 'delayed',
+      attempts: 1,
+      lastError: { code: 'SESSION_CLOSED', retryable: true },
+    })
+    expect(t.sent()).toEqual([])
   })
 
   it('fails a number that is not on WhatsApp (…0000) after one attempt, without retrying', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SECURITY_HEADERS } from '../../src/api/edge.ts'
@@ -7,6 +7,8 @@ import { loadConfig } from '../../src/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { createLogger } from '../../src/logger.ts'
 import { startGateway } from '../../src/main.ts'
+import { runKurir } from '../support/cli.ts'
+import { startGatewayProcess, stopGateway } from '../support/gateway-process.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -137,6 +139,45 @@ describe('serving', () => {
     await expect(fetch(`http://127.0.0.1:${served.port}/healthz`)).rejects.toThrow()
     expect(served.output()).toContain('shutting down')
     expect(served.output()).toContain('Kurir stopped')
+  })
+
+  it('finishes the sends under way before it stops on SIGTERM', async () => {
+    const dataDir = tempDir()
+    const gw = await startGatewayProcess(dataDir, { SIM_SEND_LATENCY_MS: '1500' })
+    const post = async (path: string, body: unknown) =>
+      fetch(`${gw.base}${path}`, {
+        method: 'POST',
+        headers: { ...gw.auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    await expect
+      .poll(async () => {
+        const res = await fetch(`${gw.base}/api/whatsapp/status`, { headers: gw.auth })
+        return ((await res.json()) as { session: { state: string } }).session.state
+      })
+      .toBe('ready')
+    expect((await post('/api/whatsapp/queue/config', { maxPerMinute: 0, sameChatGapMs: 0 })).status).toBe(200)
+    const { jobId } = (await (
+      await post('/api/whatsapp/send-message', { number: '081234567890', message: 'last one out' })
+    ).json()) as { jobId: string }
+    await expect
+      .poll(async () => {
+        const res = await fetch(`${gw.base}/api/whatsapp/jobs/${jobId}`, { headers: gw.auth })
+        return ((await res.json()) as { status: string }).status
+      })
+      .toBe('active')
+
+    // Stopped while WhatsApp still has the message: the send finishes, is recorded, then the gateway stops.
+    await stopGateway(gw.child)
+    const sent = readFileSync(join(dataDir, 'simulator', 'sent.ndjson'), 'utf8')
+    expect(sent).toContain('last one out')
+    const exported = await runKurir(dataDir, 'events', 'export', '--stream', `job-${jobId}`)
+    expect(
+      exported.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).type),
+    ).toEqual(['JobQueued', 'JobAttemptStarted', 'JobSent'])
   })
 
   it('draws no QR into a pipe unless QR_TERMINAL=1 asks', async () => {

@@ -94,6 +94,7 @@ export const openTestApi = async (
     simulator,
     scheduler,
     dispatchers,
+    runtime,
     post,
     get,
     login,
