@@ -3,6 +3,7 @@
 // /api/sessions/{id}.
 import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import { LAST_FOUR_DIGIT_YEAR_MS } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler } from '../core/command-handler.ts'
 import { oneAtATime } from '../core/one-at-a-time.ts'
@@ -29,7 +30,14 @@ const SendBody = z
       .max(MAX_MESSAGE_LENGTH)
       .refine((m) => m.trim().length > 0, 'the message is empty'),
     priority: z.enum(['high', 'normal', 'low']).default('normal'),
-    sendAt: z.iso.datetime({ offset: true }).optional().openapi({ description: 'send at this time' }),
+    sendAt: z.iso
+      .datetime({ offset: true })
+      .refine((t) => {
+        const ms = Date.parse(t)
+        return ms >= 0 && ms <= LAST_FOUR_DIGIT_YEAR_MS
+      }, 'a time from 1970 to 9999 (UTC)')
+      .optional()
+      .openapi({ description: 'send at this time' }),
     idempotencyKey: z.string().min(1).max(200).optional(),
   })
   .strict()

@@ -24,16 +24,21 @@ export const sessionConfigSchema = z.object({
   maxRestarts: z.number().int().min(0),
 })
 
+const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+/** A duration of at most `max` ms: every wait a queue setting makes stays a time the clock can name. */
+const msUpTo = (max: number) => z.number().int().min(0).max(max)
+
 export const queueConfigSchema = z.object({
   concurrency: z.number().int().min(1).max(100),
   maxAttempts: z.number().int().min(1).max(100),
-  backoffBaseMs: positiveMs,
-  backoffMaxMs: positiveMs,
-  rateLimitCooldownMs: positiveMs,
-  sendIntervalMs: positiveMs,
+  backoffBaseMs: msUpTo(DAY_MS),
+  backoffMaxMs: msUpTo(7 * DAY_MS),
+  rateLimitCooldownMs: msUpTo(DAY_MS),
+  sendIntervalMs: msUpTo(HOUR_MS),
   maxPerMinute: z.number().int().min(0).max(100_000),
-  sameChatGapMs: positiveMs,
-  paceSpreadMs: positiveMs,
+  sameChatGapMs: msUpTo(DAY_MS),
+  paceSpreadMs: msUpTo(HOUR_MS),
   onInterrupted: z.enum(['retry', 'fail']),
 })
 

@@ -319,6 +319,26 @@ describe('send-message through the simulator', () => {
     expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(3)
   })
 
+  it('refuses a sendAt outside the years 1970 to 9999, offsets counted, with a 400 and nothing queued', async () => {
+    const t = await open()
+    for (const sendAt of ['9999-12-31T23:00:00-05:00', '0000-01-01T00:00:00+01:00', '1969-12-31T23:59:59Z']) {
+      const { res, body } = await t.send({ number: '081234567890', message: 'x', sendAt })
+      expect(res.status).toBe(400)
+      expect(body.error).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        message: 'sendAt: a time from 1970 to 9999 (UTC)',
+      })
+    }
+    const edge = await t.send({ number: '081234567890', message: 'x', sendAt: '9999-12-31T23:59:59.999Z' })
+    expect(edge.res.status).toBe(202)
+    expect(await t.job(edge.body.jobId)).toMatchObject({
+      status: 'delayed',
+      nextAttemptAt: '9999-12-31T23:59:59.999Z',
+    })
+    const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
+    expect(stats.counts).toMatchObject({ waiting: 0, delayed: 1 })
+  })
+
   it('holds a scheduled send until its time', async () => {
     const t = await open()
     await t.ready()
@@ -528,6 +548,30 @@ describe('the queue', () => {
     const changed = await jsonOf(await t.post('/api/whatsapp/queue/config', { concurrency: 4 }))
     expect(changed).toEqual({ ...defaults, concurrency: 4 })
     expect(await jsonOf(await t.get('/api/whatsapp/queue/config'))).toEqual(changed)
+  })
+
+  it('refuses waits too long for the clock to name, and changes nothing', async () => {
+    const t = await open()
+    const before = await jsonOf(await t.get('/api/whatsapp/queue/config'))
+    for (const change of [
+      { backoffBaseMs: 86_400_001 },
+      { backoffMaxMs: 9_000_000_000_000_000 },
+      { rateLimitCooldownMs: 86_400_001 },
+      { sendIntervalMs: 3_600_001 },
+      { sameChatGapMs: 86_400_001 },
+      { paceSpreadMs: 3_600_001 },
+    ]) {
+      const res = await t.post('/api/whatsapp/queue/config', change)
+      expect(res.status).toBe(400)
+      expect((await jsonOf(res)).error).toMatchObject({ code: 'VALIDATION_ERROR' })
+    }
+    expect(await jsonOf(await t.get('/api/whatsapp/queue/config'))).toEqual(before)
+    // The longest waits allowed still give a retry a time.
+    await t.post('/api/whatsapp/queue/config', { backoffBaseMs: 86_400_000, backoffMaxMs: 604_800_000 })
+    await t.ready()
+    await t.unpaced()
+    const { body } = await t.send({ number: '081234560001', message: 'x' })
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'delayed', attempts: 1 })
   })
 
   it('retries an attempt interrupted by a stop, flagged as possibly sent twice', async () => {
