@@ -15,7 +15,7 @@ import { queueConfigReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
 import { JobSchema, jobReader } from './job-read.ts'
-import { errors, queryInt } from './schemas.ts'
+import { errors, queryInt, text } from './schemas.ts'
 import { scoped } from './scoped.ts'
 
 /** WhatsApp's own limit on a text message. */
@@ -25,8 +25,7 @@ const SendBody = z
   .object({
     number: z.string().max(64).optional().openapi({ example: '0812-3456-7890' }),
     chatId: z.string().max(64).optional().openapi({ example: '6281234567890@c.us' }),
-    message: z
-      .string()
+    message: text()
       .max(MAX_MESSAGE_LENGTH)
       .refine((m) => m.trim().length > 0, 'the message is empty'),
     priority: z.enum(['high', 'normal', 'low']).default('normal'),
@@ -38,7 +37,7 @@ const SendBody = z
       }, 'a time from 1970 to 9999 (UTC)')
       .optional()
       .openapi({ description: 'send at this time' }),
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: text().min(1).max(200).optional(),
   })
   .strict()
   .refine((b) => (b.number === undefined) !== (b.chatId === undefined), {

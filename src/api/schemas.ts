@@ -34,6 +34,19 @@ const ERROR_DESCRIPTIONS = {
 
 export const bearer = [{ bearerAuth: [] }]
 
+/** Half of a surrogate pair without its other half: JSON can write one (`"\\ud83d"`), UTF-8 cannot. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * Text that can be stored and sent as it came: one with a lone surrogate would be stored as U+FFFD,
+ * sent garbled, and no longer equal to itself when asked again.
+ */
+export const text = () =>
+  z.string().refine((s) => !LONE_SURROGATE.test(s), {
+    message: 'not valid Unicode text: half of a surrogate pair (\\uD800-\\uDFFF) without the other half',
+    abort: true,
+  })
+
 /**
  * A whole number in a query string, in decimal digits only: no sign, exponent, hex, blank or repeat
  * (`limit=1e3`, `limit=0x10`, `after=` and `limit=2&limit=3` are 400s, not guesses).

@@ -275,6 +275,29 @@ describe('send-message through the simulator', () => {
     expect(t.sent()).toHaveLength(2)
   })
 
+  it('refuses a message or key with half a surrogate pair, which could not be stored as it came', async () => {
+    const t = await open()
+    // JSON can write a lone surrogate; UTF-8, and so the database and WhatsApp, cannot.
+    for (const body of [
+      { number: '081234567890', message: 'cut emoji \ud83d' },
+      { number: '081234567890', message: '\ude00 tail' },
+      { number: '081234567890', message: 'x', idempotencyKey: 'k-\ud83d' },
+    ]) {
+      const { res, body: answer } = await t.send(body)
+      expect(res.status).toBe(400)
+      expect(answer.error).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        message: expect.stringContaining('surrogate pair'),
+      })
+    }
+    expect(await jsonOf(await t.get('/api/whatsapp/queue/stats'))).toMatchObject({ counts: { waiting: 0 } })
+    // A whole pair is an emoji like any other, and a repeat of it is the same request.
+    const once = await t.send({ number: '081234567890', message: 'ok \ud83d\ude00', idempotencyKey: 'e-1' })
+    const again = await t.send({ number: '081234567890', message: 'ok \ud83d\ude00', idempotencyKey: 'e-1' })
+    expect(once.res.status).toBe(202)
+    expect(again.body).toMatchObject({ jobId: once.body.jobId, duplicate: true })
+  })
+
   it('answers a repeated idempotency key with the same job, and 409 for another request', async () => {
     const t = await open()
     const first = await t.send({ number: '081234567890', message: 'once', idempotencyKey: 'order-7' })
