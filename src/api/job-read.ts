@@ -104,7 +104,10 @@ export const JOB_PAGE_SQL = {
 
 /** A session's latest jobs in one status (delayed or failed, for the retry queue), last changed first. */
 export const RETRY_QUEUE_SQL = `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_status
-  WHERE status = ? AND session_id = ? AND attempts >= ? ORDER BY updated_at DESC LIMIT 500`
+  WHERE status = ? AND session_id = ? AND attempts >= ? ORDER BY updated_at DESC LIMIT CAST(? AS INTEGER)`
+
+/** How many jobs of each list the retry queue shows unless asked for fewer. */
+export const RETRY_QUEUE_LIMIT = 500
 
 /**
  * @example
@@ -142,11 +145,18 @@ export const jobReader = (db: Db) => {
         nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null,
       }
     },
-    retryQueue(sessionId: string) {
+    /** The latest `limit` of each list; `truncated` says which list has more. */
+    retryQueue(sessionId: string, limit = RETRY_QUEUE_LIMIT) {
+      // One row past the limit tells whether there are more.
+      const list = (status: 'delayed' | 'failed', minAttempts: number) =>
+        (inStatus.all(status, sessionId, minAttempts, limit + 1) as JobRow[]).map(toJob)
+      // Delayed for a retry: a job scheduled for later and not tried yet is not in it.
+      const delayed = list('delayed', 1)
+      const failed = list('failed', 0)
       return {
-        // Delayed for a retry: a job scheduled for later and not tried yet is not in it.
-        delayed: (inStatus.all('delayed', sessionId, 1) as JobRow[]).map(toJob),
-        failed: (inStatus.all('failed', sessionId, 0) as JobRow[]).map(toJob),
+        delayed: delayed.slice(0, limit),
+        failed: failed.slice(0, limit),
+        truncated: { delayed: delayed.length > limit, failed: failed.length > limit },
       }
     },
   }

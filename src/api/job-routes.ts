@@ -14,7 +14,7 @@ import type { IdSource } from '../ids.ts'
 import { queueConfigReader } from '../projections/queue-state.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
 import type { ApiEnv } from './deps.ts'
-import { JobSchema, jobReader } from './job-read.ts'
+import { JobSchema, jobReader, RETRY_QUEUE_LIMIT } from './job-read.ts'
 import { errors, queryInt, text } from './schemas.ts'
 import { scoped } from './scoped.ts'
 
@@ -72,6 +72,12 @@ const ListQuery = z.object({
   status: z.enum(['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled']).optional(),
   limit: queryInt(1, 500).default(50),
   cursor: z.string().max(200).optional(),
+})
+
+const RetryQueueQuery = z.object({
+  limit: queryInt(1, RETRY_QUEUE_LIMIT)
+    .default(RETRY_QUEUE_LIMIT)
+    .openapi({ description: 'at most this many jobs in each list' }),
 })
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
@@ -286,19 +292,29 @@ export const jobRoutes = (deps: JobRoutesDeps) => {
       method: 'get',
       sub: '/retry-queue',
       tags: ['messages'],
-      summary: 'Jobs delayed for a retry and jobs that failed',
+      summary: 'Jobs delayed for a retry and jobs that failed, the latest changed first',
       admin: false,
+      query: RetryQueueQuery,
       responses: {
         200: {
-          description: 'The retry queue',
-          ...json(z.object({ delayed: z.array(JobSchema), failed: z.array(JobSchema) })),
+          description:
+            'The retry queue. `truncated` says which list has more jobs than `limit`: page through them ' +
+            'with GET …/jobs?status=delayed or ?status=failed.',
+          ...json(
+            z.object({
+              delayed: z.array(JobSchema),
+              failed: z.array(JobSchema),
+              truncated: z.object({ delayed: z.boolean(), failed: z.boolean() }),
+            }),
+          ),
         },
-        ...errors(401, 404),
+        ...errors(400, 401, 404),
       },
     },
     (c, sessionId) => {
       sessionMustExist(sessionId)
-      return c.json(jobs.retryQueue(sessionId), 200)
+      const { limit } = RetryQueueQuery.parse(c.req.query())
+      return c.json(jobs.retryQueue(sessionId, limit), 200)
     },
   )
 

@@ -523,9 +523,32 @@ describe('the queue', () => {
     const retryQueue = await jsonOf(await t.get('/api/whatsapp/retry-queue'))
     expect(retryQueue.delayed.map((j: { id: string }) => j.id)).toEqual([slow.body.jobId])
     expect(retryQueue.delayed[0]).toMatchObject({ attempts: 1, lastError: { code: 'NETWORK_TIMEOUT' } })
+    expect(retryQueue.truncated).toEqual({ delayed: false, failed: false })
     const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
     expect(stats).toMatchObject({ counts: { completed: 5, delayed: 2 }, successRate: 1, sentLastMinute: 5 })
     expect((await t.get('/api/whatsapp/jobs?cursor=bogus')).status).toBe(400)
+  })
+
+  it('says when the retry queue shows only the latest of a list, and takes a limit', async () => {
+    const t = await open()
+    await t.ready()
+    await t.unpaced()
+    const failed: string[] = []
+    for (let i = 0; i < 4; i++) {
+      failed.push((await t.send({ number: `08123456${i}0000`, message: `nobody ${i}` })).body.jobId)
+      t.api.clock.advance(1_000)
+    }
+    await t.api.settle()
+    const all = await jsonOf(await t.get('/api/whatsapp/retry-queue'))
+    expect(all.failed.map((j: { id: string }) => j.id)).toEqual([...failed].reverse())
+    expect(all.truncated).toEqual({ delayed: false, failed: false })
+    const latest = await jsonOf(await t.get('/api/whatsapp/retry-queue?limit=3'))
+    expect(latest.failed.map((j: { id: string }) => j.id)).toEqual([...failed].reverse().slice(0, 3))
+    expect(latest.truncated).toEqual({ delayed: false, failed: true })
+    expect((await jsonOf(await t.get('/api/whatsapp/retry-queue?limit=4'))).truncated.failed).toBe(false)
+    for (const bad of ['0', '501', 'x']) {
+      expect((await t.get(`/api/whatsapp/retry-queue?limit=${bad}`)).status).toBe(400)
+    }
   })
 
   it('starts at most maxPerMinute sends in any minute, spread at random', async () => {

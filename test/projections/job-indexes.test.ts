@@ -132,7 +132,7 @@ describe('the index by status', () => {
         'SEARCH jobs USING COVERING INDEX jobs_by_status (status=? AND session_id=? AND updated_at>?)',
       )
       // The retry queue: the session's jobs of the status, already in time order.
-      expect(plan(RETRY_QUEUE_SQL, 'failed', 'default', 0)).toBe(
+      expect(plan(RETRY_QUEUE_SQL, 'failed', 'default', 0, 501)).toBe(
         'SEARCH jobs USING INDEX jobs_by_status (status=? AND session_id=?)',
       )
     } finally {
