@@ -29,9 +29,11 @@ export interface SentMessage {
   messageId: string
 }
 
-/** What the gateway knows of a send that WhatsApp does not: which attempt of its message it is. */
+/** What the gateway knows of a send that WhatsApp does not: which message, and which attempt of it. */
 export interface SendOptions {
-  /** From 1; a message's first send is its first attempt. */
+  /** The message's job. */
+  jobId?: string
+  /** From 1; a message's first send is its first attempt (a manual retry counts from 1 again). */
   attempt?: number
 }
 
@@ -54,8 +56,8 @@ export interface WhatsAppEngine {
   /** Whether this chat id (`<digits>@c.us`) is a WhatsApp account. */
   isRegistered(chatId: string): Promise<boolean>
   /**
-   * Sends a text; rejects with an EngineError that says whether a retry may succeed. `attempt` is not
-   * sent anywhere; the simulator's rules use it.
+   * Sends a text; rejects with an EngineError that says whether a retry may succeed. The options are
+   * not sent anywhere; the simulator's rules use them.
    */
   sendText(chatId: string, body: string, options?: SendOptions): Promise<SentMessage>
   /** Hears every event of this engine; the returned function stops listening. */

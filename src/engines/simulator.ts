@@ -8,6 +8,7 @@ import {
   type EngineFactory,
   type EngineListener,
   SESSION_ID,
+  type SendOptions,
   type SentMessage,
   type WhatsAppEngine,
 } from './engine.ts'
@@ -93,6 +94,11 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
   /** The newest started engine of each session, until it stops. */
   const running = new Map<string, Run>()
   const probes = new Map<string, ProbeMode>()
+  /**
+   * Jobs to `…0002` numbers whose one timeout has happened: a manual retry counts its attempts from 1
+   * again, but it is not the message's first attempt.
+   */
+  const timedOutJobs = new Set<string>()
   const qrsShown = new Map<string, number>()
 
   const create = (sessionId: string): WhatsAppEngine => {
@@ -181,7 +187,18 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       return numberBehaviour(digits)
     }
 
-    const send = async (chatId: string, body: string, attempt: number): Promise<SentMessage> => {
+    /** `…0002`: only a message's first attempt times out. */
+    const firstAttempt = ({ jobId, attempt = 1 }: SendOptions): boolean => {
+      if (attempt > 1 || (jobId !== undefined && timedOutJobs.has(jobId))) return false
+      if (jobId !== undefined) {
+        // Bounded: a long-running simulator forgets the oldest first.
+        if (timedOutJobs.size >= 100_000) timedOutJobs.delete(timedOutJobs.values().next().value as string)
+        timedOutJobs.add(jobId)
+      }
+      return true
+    }
+
+    const send = async (chatId: string, body: string, options: SendOptions): Promise<SentMessage> => {
       const behaviour = behaviourOf(chatId)
       if (status === 'stopped') throw closed()
       if (status !== 'ready') throw new EngineError('NOT_READY', 'the session is not connected yet')
@@ -192,7 +209,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
       }
       if (behaviour === 'not_registered')
         throw new EngineError('NOT_REGISTERED', `${chatId} is not on WhatsApp`)
-      if (behaviour === 'always_times_out' || (behaviour === 'times_out_once' && attempt <= 1)) {
+      if (behaviour === 'always_times_out' || (behaviour === 'times_out_once' && firstAttempt(options))) {
         throw new EngineError('NETWORK_TIMEOUT', `sending to ${chatId} timed out`)
       }
       const messageId = `true_${chatId}_${newId()}`
@@ -230,7 +247,7 @@ export const createSimulator = (deps: SimulatorDeps): Simulator => {
         return behaviourOf(chatId) !== 'not_registered'
       },
       sendText(chatId, body, options) {
-        const sending = send(chatId, body, options?.attempt ?? 1)
+        const sending = send(chatId, body, options ?? {})
         sending.then(
           ({ messageId }) => emit({ type: 'ack', messageId, ack: 1 }),
           () => {},

@@ -197,7 +197,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         return
       }
       log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'sending message')
-      const sent = await engine.sendText(job.chat_id, job.body, { attempt: attemptNo })
+      const sent = await engine.sendText(job.chat_id, job.body, { jobId: job.id, attempt: attemptNo })
       release()
       log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
       deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())

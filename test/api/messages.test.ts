@@ -298,6 +298,21 @@ describe('send-message through the simulator', () => {
     expect(again.body).toMatchObject({ jobId: once.body.jobId, duplicate: true })
   })
 
+  it('sends a …0002 message that failed on its one attempt once an operator retries it', async () => {
+    const t = await open()
+    await t.ready()
+    await t.unpaced()
+    await t.post('/api/whatsapp/queue/config', { maxAttempts: 1 })
+    const { body } = await t.send({ number: '081234560002', message: 'x' })
+    expect(await t.job(body.jobId)).toMatchObject({
+      status: 'failed',
+      lastError: { code: 'NETWORK_TIMEOUT' },
+    })
+    expect((await t.post(`/api/whatsapp/jobs/${body.jobId}/retry`)).status).toBe(200)
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
+    expect(t.sent()).toHaveLength(1)
+  })
+
   it('answers a repeated idempotency key with the same job, and 409 for another request', async () => {
     const t = await open()
     const first = await t.send({ number: '081234567890', message: 'once', idempotencyKey: 'order-7' })

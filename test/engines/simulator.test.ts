@@ -411,6 +411,24 @@ describe('sending', () => {
     expect(sentLines(dataDir)).toMatchObject([{ body: 'one' }, { body: 'two' }])
   })
 
+  it('times out a message to …0002 once: a manual retry, counted from attempt 1 again, goes through', async () => {
+    const { sim } = setup()
+    const { engine } = await readyEngine(sim)
+    const job = { jobId: '01JTEST0000000000000000001', attempt: 1 }
+    expect(await rejection(engine.sendText('628120002@c.us', 'one', job))).toMatchObject({
+      code: 'NETWORK_TIMEOUT',
+    })
+    await expect(engine.sendText('628120002@c.us', 'one', job)).resolves.toMatchObject({
+      messageId: expect.any(String),
+    })
+    // Another message's first attempt still times out.
+    expect(
+      await rejection(
+        engine.sendText('628120002@c.us', 'two', { ...job, jobId: '01JTEST0000000000000000002' }),
+      ),
+    ).toMatchObject({ code: 'NETWORK_TIMEOUT' })
+  })
+
   it('sends to any other number and then acknowledges it at level 1', async () => {
     const { sim, clock } = setup()
     const { engine, events } = await readyEngine(sim)
