@@ -38,14 +38,34 @@ export const toChatId = (
   if (!WRITTEN_NUMBER.test(written)) throw invalid(written, 'not a phone number')
   const digits = written.replace(/\D/g, '')
   // +62…, 62… and 0… all name the same number; a leading 0 is national.
-  const candidates = written.startsWith('+')
-    ? [`+${digits}`]
-    : digits.startsWith('0')
-      ? [`+${defaultCountryCode}${digits.slice(1)}`]
-      : [`+${digits}`, `+${defaultCountryCode}${digits}`]
-  for (const candidate of candidates) {
-    const parsed = parsePhoneNumberFromString(candidate)
-    if (parsed?.isValid()) return `${parsed.countryCallingCode}${parsed.nationalNumber}@c.us`
+  if (written.startsWith('+')) return chatIdOf(`+${digits}`) ?? invalidNumber(written)
+  if (digits.startsWith('0'))
+    return chatIdOf(`+${defaultCountryCode}${digits.slice(1)}`) ?? invalidNumber(written)
+  // Digits alone: with the country code in front (62812…), or a national number without its 0 (812…).
+  const international = chatIdOf(`+${digits}`)
+  if (international && digits.startsWith(defaultCountryCode)) return international
+  const national = chatIdOf(`+${defaultCountryCode}${digits}`)
+  if (international && national && international !== national) {
+    // 812-3456-7890 is +62 812… and +81 2345… alike: a guess would send to a stranger abroad.
+    throw new InvalidRecipientError(
+      `'${written.slice(0, 64)}' could be +${digits} or +${defaultCountryCode} ${digits}: write it with + and its country code, or with its leading 0`,
+      {
+        details: {
+          recipient: written.slice(0, 64),
+          readings: [international.replace('@c.us', ''), national.replace('@c.us', '')],
+        },
+      },
+    )
   }
+  return international ?? national ?? invalidNumber(written)
+}
+
+/** The chat id of a number written in international form, when it is a valid number. */
+const chatIdOf = (international: string): string | null => {
+  const parsed = parsePhoneNumberFromString(international)
+  return parsed?.isValid() ? `${parsed.countryCallingCode}${parsed.nationalNumber}@c.us` : null
+}
+
+const invalidNumber = (written: string): never => {
   throw invalid(written, 'not a valid phone number')
 }

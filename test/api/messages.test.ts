@@ -93,6 +93,28 @@ describe('send-message through the simulator', () => {
     expect((await t.job(contact.body.jobId)).chatId).toBe('6281234567890@c.us')
   })
 
+  it('refuses digits that name a number at home and another abroad, rather than guess', async () => {
+    const t = await open()
+    // 812-3456-7890 without its 0 is +62 812… here, and +81 2345… in Japan: both are valid numbers.
+    const { res, body } = await t.send({ number: '812-3456-7890', message: 'hi' })
+    expect(res.status).toBe(400)
+    expect(body.error).toMatchObject({
+      code: 'INVALID_NUMBER',
+      message: expect.stringContaining('write it with + and its country code, or with its leading 0'),
+      details: { readings: ['81234567890', '6281234567890'] },
+    })
+    expect((await jsonOf(await t.get('/api/whatsapp/queue/stats'))).counts.waiting).toBe(0)
+    // Digits that are a number only at home, or only abroad, are that number.
+    for (const [number, chatId] of [
+      ['85712345678', '6285712345678@c.us'],
+      ['447911123456', '447911123456@c.us'],
+      ['+81 2345 67890', '81234567890@c.us'],
+    ]) {
+      const sent = await t.send({ number, message: 'hi' })
+      expect((await t.job(sent.body.jobId)).chatId).toBe(chatId)
+    }
+  })
+
   it('sends to a group through the simulator', async () => {
     const t = await open()
     await t.unpaced()
