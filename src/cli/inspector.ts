@@ -3,6 +3,7 @@
 import type { AnyStateMachine } from 'xstate'
 import type { Snapshot } from '../core/fold.ts'
 import type { TraceLine } from '../core/trace.ts'
+import { ConfigError } from '../errors.ts'
 import type { Io } from './main.ts'
 
 export interface TraceInspector {
@@ -17,7 +18,10 @@ export const openInspector = async (
   initial: Snapshot,
 ): Promise<TraceInspector> => {
   const { connectInspector } = await import('../runtime/inspector-connection.ts')
-  const inspector = await connectInspector(Number(io.env['INSPECT_PORT'] ?? 8080))
+  const port = Number(io.env['INSPECT_PORT'] ?? 8080)
+  const inspector = await connectInspector(port).catch((err: unknown) => {
+    throw new ConfigError(`${(err as Error).message}; set INSPECT_PORT to a free port`, { cause: err })
+  })
   io.err(`inspector: open ${inspector.url} in a browser on this machine to watch ${streamId}`)
   inspector.actor(streamId, machine, initial)
   return {
@@ -25,8 +29,10 @@ export const openInspector = async (
       inspector.step(streamId, machineEvent, line.snapshot)
     },
     async close() {
-      // Give the socket a moment to deliver, then let go.
-      await new Promise((r) => setTimeout(r, 500))
+      // The relay keeps the trace for the pages that open it, however late, until the command is
+      // stopped.
+      io.err('inspector: the trace waits there for the page; press Ctrl-C to stop')
+      await (io.stopRequested?.() ?? Promise.resolve())
       await inspector.close()
     },
   }

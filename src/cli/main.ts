@@ -12,7 +12,24 @@ export interface Io {
   /** Whether `err` writes to a terminal (where a QR can be scanned) rather than a pipe or a file. */
   errIsTerminal?: boolean
   env: NodeJS.ProcessEnv
+  /**
+   * Resolves when whoever runs the command asks it to stop (Ctrl-C, SIGTERM): a command that serves
+   * something until then (`replay trace --inspect`) waits for it.
+   */
+  stopRequested?: () => Promise<void>
 }
+
+/** Resolves at the next SIGINT or SIGTERM, which then no longer ends the process by itself. */
+const nextStopSignal = (): Promise<void> =>
+  new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
 
 const USAGE = `usage: kurir <command>
 
@@ -35,6 +52,7 @@ const defaultIo: Io = {
   err: (line) => process.stderr.write(`${line}\n`),
   errIsTerminal: process.stderr.isTTY === true,
   env: process.env,
+  stopRequested: nextStopSignal,
 }
 
 /** Commands configured through the environment alone take nothing else; a stray word is a mistake. */
@@ -80,6 +98,19 @@ export const main = async (argv: string[], io: Io = defaultIo): Promise<number> 
     // An option the command does not know, or one without its value: the message says which.
     if (String((err as NodeJS.ErrnoException)?.code).startsWith('ERR_PARSE_ARGS')) {
       io.err(`kurir: ${(err as Error).message} (kurir help lists the commands and their options)`)
+      return 1
+    }
+    const code = String((err as NodeJS.ErrnoException)?.code)
+    // The database is held by another process (a gateway writing, a rebuild) past the busy timeout.
+    if (/^SQLITE_(BUSY|LOCKED)/.test(code)) {
+      io.err(
+        `kurir: the database is busy (${code}): another process is writing to it; try again, or stop the gateway for long work such as replay rebuild`,
+      )
+      return 1
+    }
+    // What the system refused (a port in use, a file that cannot be written): its message says it.
+    if (/^E[A-Z]+$/.test(code) || code.startsWith('SQLITE_')) {
+      io.err(`kurir: ${(err as Error).message} (${code})`)
       return 1
     }
     io.err(`kurir: ${(err as Error)?.stack ?? String(err)}`)

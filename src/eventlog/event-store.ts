@@ -250,6 +250,9 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
     )[] = []
     const started = performance.now()
     try {
+      // IMMEDIATE: the write lock is taken first, waiting up to the busy timeout for another process
+      // (a `kurir` command) to let go. A transaction that began with a read could not wait: SQLite
+      // refuses it at once when another connection wrote meanwhile.
       db.transaction(() => {
         const versions = new Map<string, number>()
         const createdAt = new Date(clock.now()).toISOString()
@@ -265,7 +268,7 @@ export const createEventStore = (deps: EventStoreDeps): EventStore => {
             }
           }
         }
-      })()
+      }).immediate()
     } catch (error) {
       // The commit itself failed (disk full, I/O error): nobody's events are durable.
       for (const p of batch) p.reject(error)

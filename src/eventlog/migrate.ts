@@ -59,7 +59,11 @@ export const migrate = (db: Db, migrations: Migration[] = loadMigrations()): Mig
     checksum   TEXT NOT NULL,
     applied_at TEXT NOT NULL
   )`)
-  db.pragma(`application_id = ${KURIR_APPLICATION_ID}`)
+  // Written once: setting it again on every open would take the write lock, even for a command that
+  // only reads, beside a gateway that is writing.
+  if (db.pragma('application_id', { simple: true }) !== KURIR_APPLICATION_ID) {
+    db.pragma(`application_id = ${KURIR_APPLICATION_ID}`)
+  }
   const applied = db
     .prepare('SELECT version, name, checksum FROM kurir_migrations ORDER BY version')
     .all() as AppliedRow[]

@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from '../clock.ts'
 import { streamIds } from '../core/aggregates.ts'
 import type { CommandHandler, Fact } from '../core/command-handler.ts'
 import { stateLabel } from '../core/fold.ts'
-import { EngineError, type WhatsAppEngine } from '../engines/engine.ts'
+import { EngineError, type SentMessage, type WhatsAppEngine } from '../engines/engine.ts'
 import { IllegalStateError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import type { SendMetrics } from '../metrics.ts'
@@ -26,6 +26,10 @@ export interface DispatcherDeps {
 }
 
 type WaitingJob = { id: string; chat_id: string; body: string; created_at: string }
+
+/** First wait before an outcome the database refused is recorded again; it doubles up to the most. */
+const OUTCOME_RETRY_MS = 500
+const OUTCOME_RETRY_MAX_MS = 8_000
 
 /** Chats found on WhatsApp (or not) stay known this long; a first send to a chat asks. */
 const REGISTRATION_TTL_MS = 24 * 3600_000
@@ -112,6 +116,25 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     }
   }
 
+  /**
+   * Records what became of an attempt. The outcome is a fact already (the engine has answered), so a
+   * database that cannot take it yet (another process holds the write lock past the busy timeout) is
+   * asked again until it does, or until the dispatcher closes; never is it taken for a failed send.
+   */
+  const recordOutcome = async (jobId: string, decide: (state: string, attempts: number) => Fact[]) => {
+    for (let wait = OUTCOME_RETRY_MS; ; wait = Math.min(wait * 2, OUTCOME_RETRY_MAX_MS)) {
+      try {
+        return await record(jobId, decide)
+      } catch (err) {
+        const code = (err as { code?: unknown }).code
+        const busy = typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
+        if (!busy || closed) throw err
+        log.warn({ sessionId, jobId, code }, 'the database is busy; recording the outcome again shortly')
+        await new Promise<void>((resolve) => clock.setTimer(resolve, wait))
+      }
+    }
+  }
+
   /** Whether the job's chat is on WhatsApp: groups are, others are asked once a day. Logs the answer. */
   const isOnWhatsApp = async (engine: WhatsAppEngine, job: WaitingJob, attempt: number): Promise<boolean> => {
     const chatId = job.chat_id
@@ -160,7 +183,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         { sessionId, jobId: job.id, attempt: attemptNo },
         'session no longer ready; attempt given back',
       )
-      await record(job.id, (state) =>
+      await recordOutcome(job.id, (state) =>
         state === 'active' ? [{ type: 'JobAttemptWithdrawn', data: { attempt: attemptNo, at: at() } }] : [],
       )
       return
@@ -180,32 +203,21 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         'message send failed',
       )
       deps.metrics?.failed(sessionId, error.code, error.retryable)
-      return record(job.id, (state) =>
+      return recordOutcome(job.id, (state) =>
         state === 'active'
           ? [{ type: 'JobAttemptFailed', data: { attempt: attemptNo, error, jitter: random(), at: at() } }]
           : [],
       )
     }
+    // Only the engine's answers are caught here: a failure to record them is not a failed send.
+    let sent: SentMessage | null
     try {
-      if (!(await isOnWhatsApp(engine, job, attemptNo))) {
-        release()
-        await failed({
-          code: 'NOT_REGISTERED',
-          message: `${job.chat_id} is not on WhatsApp`,
-          retryable: false,
-        })
-        return
+      if (await isOnWhatsApp(engine, job, attemptNo)) {
+        log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'sending message')
+        sent = await engine.sendText(job.chat_id, job.body, { jobId: job.id, attempt: attemptNo })
+      } else {
+        sent = null
       }
-      log.info({ sessionId, jobId: job.id, attempt: attemptNo }, 'sending message')
-      const sent = await engine.sendText(job.chat_id, job.body, { jobId: job.id, attempt: attemptNo })
-      release()
-      log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId: sent.messageId }, 'message sent')
-      deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())
-      await record(job.id, (state) =>
-        state === 'active'
-          ? [{ type: 'JobSent', data: { attempt: attemptNo, messageId: sent.messageId, at: at() } }]
-          : [],
-      )
     } catch (err) {
       if (err instanceof EngineError && err.code === 'RATE_LIMITED') {
         // WhatsApp asked us to slow down: the attempt is given back and the whole queue rests.
@@ -222,7 +234,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         )
         log.warn({ sessionId }, 'rate limited by WhatsApp; the queue cools down')
         deps.metrics?.rateLimited(sessionId)
-        await record(job.id, (state) =>
+        await recordOutcome(job.id, (state) =>
           state === 'active' ? [{ type: 'JobRateLimited', data: { attempt: attemptNo, at: at() } }] : [],
         )
         await commands
@@ -245,7 +257,19 @@ export const createDispatcher = (deps: DispatcherDeps) => {
               retryable: true,
             }
       await failed(error)
+      return
     }
+    release()
+    if (sent === null) {
+      await failed({ code: 'NOT_REGISTERED', message: `${job.chat_id} is not on WhatsApp`, retryable: false })
+      return
+    }
+    const { messageId } = sent
+    log.info({ sessionId, jobId: job.id, attempt: attemptNo, messageId }, 'message sent')
+    deps.metrics?.sent(sessionId, attemptNo, Date.parse(job.created_at), clock.now())
+    await recordOutcome(job.id, (state) =>
+      state === 'active' ? [{ type: 'JobSent', data: { attempt: attemptNo, messageId, at: at() } }] : [],
+    )
   }
 
   const pump = async () => {

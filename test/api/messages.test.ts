@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { verifyProjections } from '../../src/projections/verify.ts'
 import { SEND_GRACE_MS } from '../../src/runtime/open-runtime.ts'
@@ -213,6 +214,28 @@ describe('send-message through the simulator', () => {
       await t.api.settle()
     }
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
+  })
+
+  it('records a sent message once the database takes it, and does not send it again meanwhile', async () => {
+    const t = await open({ sendLatencyMs: 1_000 })
+    await t.ready()
+    await t.unpaced()
+    const { body } = await t.send({ number: '081234567890', message: 'sent while locked' })
+    await t.api.settle()
+    expect(t.api.dispatchers.of('default').inFlight()).toBe(1)
+    // Another process (a `kurir` command) holds the write lock past the busy timeout as WhatsApp answers.
+    t.api.core.db.pragma('busy_timeout = 20')
+    const other = new Database(join(t.dir, 'kurir.db'))
+    other.exec('BEGIN IMMEDIATE')
+    t.api.clock.advance(1_000)
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(1)
+    expect(await jsonOf(await t.get(`/api/whatsapp/jobs/${body.jobId}`))).toMatchObject({ status: 'active' })
+    other.exec('ROLLBACK')
+    other.close()
+    t.api.clock.advance(10_000)
+    expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1, lastError: null })
+    expect(t.sent()).toHaveLength(1)
   })
 
   it('lets a send under way finish when it closes, and cuts it off, retryably, after the grace', async () => {

@@ -1,5 +1,6 @@
 // `kurir replay trace <stream> --inspect`: the replay goes to the XState inspector's relay on the loopback
 // address, as an actor and one event and snapshot per stored event, stripped of the number and the text.
+import { type AddressInfo, createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { main } from '../../src/cli/main.ts'
@@ -23,22 +24,26 @@ describe('kurir replay trace --inspect', () => {
     const heard: string[] = []
     let socket: WebSocket | undefined
     const err: string[] = []
+    let stopAsked = false
     const code = await main(['replay', 'trace', streamIds.job(JOB), '--inspect'], {
       out: () => {},
-      err: (line) => {
-        err.push(line)
-        // The relay is up: listen as a page would (it is told what was sent before it came).
-        if (line.startsWith('inspector: open')) {
-          socket = new WebSocket(`ws://127.0.0.1:${port}`)
-          socket.on('message', (data) => heard.push(data.toString()))
-        }
-      },
+      err: (line) => err.push(line),
       env: { DATA_DIR: dir, INSPECT_PORT: String(port) },
+      // The trace is all sent, and the command waits to be stopped: only now does a page come, late,
+      // and it is told everything. Then Ctrl-C.
+      stopRequested: async () => {
+        stopAsked = true
+        socket = new WebSocket(`ws://127.0.0.1:${port}`)
+        socket.on('message', (data) => heard.push(data.toString()))
+        await expect.poll(() => heard.filter((m) => m.includes('"completed"')).length).toBeGreaterThan(0)
+      },
     })
     expect(code).toBe(0)
-    expect(err[0]).toBe(
+    expect(stopAsked).toBe(true)
+    expect(err).toEqual([
       `inspector: open http://localhost:${port} in a browser on this machine to watch job-${JOB}`,
-    )
+      'inspector: the trace waits there for the page; press Ctrl-C to stop',
+    ])
     socket?.close()
 
     const messages = heard.map(
@@ -62,5 +67,32 @@ describe('kurir replay trace --inspect', () => {
         probe.once('error', reject)
       }),
     ).rejects.toThrow()
+  })
+
+  it('says in one line which variable to change when the port is taken', async () => {
+    const dir = tempDir()
+    const core = openTestCore(dir)
+    await core.commands.execute(streamIds.job(JOB), jobSentOnSecondAttempt)
+    await core.close()
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    const err: string[] = []
+    try {
+      const code = await main(['replay', 'trace', streamIds.job(JOB), '--inspect'], {
+        out: () => {},
+        err: (line) => err.push(line),
+        env: { DATA_DIR: dir, INSPECT_PORT: String(port) },
+      })
+      expect(code).toBe(1)
+    } finally {
+      taken.close()
+    }
+    expect(err).toHaveLength(1)
+    expect(err[0]).toMatch(
+      new RegExp(
+        `^kurir: the inspector cannot listen on 127\\.0\\.0\\.1:${port}: .*; set INSPECT_PORT to a free port$`,
+      ),
+    )
   })
 })

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MIN_BCRYPT_COST } from '../../src/auth/passwords.ts'
@@ -10,6 +11,7 @@ import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
 const PASSWORD = 'correct horse battery'
+const LOCK_HOLDER = new URL('../fixtures/lock-holder.ts', import.meta.url).pathname
 
 const run = runKurir
 
@@ -125,6 +127,23 @@ describe('kurir user', () => {
     const passwd = await run(dir, 'user', 'passwd', '--email', 'ops@example.com', '--password', PASSWORD)
     expect(passwd).toMatchObject({ code: 1, err: 'kurir: no user with the email ops@example.com' })
   })
+
+  it('says in one line that the database is busy when another process holds it past the busy timeout', async () => {
+    const dir = tempDir()
+    expect((await run(dir, 'user', 'add', '--email', 'a@example.com', '--password', PASSWORD)).code).toBe(0)
+    // Another process writes for longer than the 5 s a command waits.
+    const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, join(dir, 'kurir.db'), '5600'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const exited = new Promise((r) => holder.once('exit', r))
+    await new Promise<void>((resolve) => holder.stdout.on('data', () => resolve()))
+    const busy = await run(dir, 'user', 'add', '--email', 'b@example.com', '--password', PASSWORD)
+    await exited
+    expect(busy.code).toBe(1)
+    expect(busy.err).toBe(
+      'kurir: the database is busy (SQLITE_BUSY): another process is writing to it; try again, or stop the gateway for long work such as replay rebuild',
+    )
+  }, 20_000)
 
   it('without a known subcommand prints its usage and exits 1', async () => {
     const r = await run(tempDir(), 'user', 'delete')

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/core/open-core.ts'
@@ -6,6 +8,7 @@ import { observer, openTestCore } from '../support/store.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
+const LOCK_HOLDER = new URL('../fixtures/lock-holder.ts', import.meta.url).pathname
 let core: Core | null = null
 afterEach(async () => {
   await core?.close()
@@ -27,6 +30,21 @@ const countIn = (dir: string, where = '1=1') => {
 }
 
 describe('event store', () => {
+  it('waits for the write lock another process holds, and appends after its commit', async () => {
+    const { dir, store } = open()
+    await store.append('job-before', [ev('A')], { expectedVersion: 'no_stream' })
+    // The other process takes the lock and writes; the append comes while it holds the lock.
+    const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, join(dir, 'kurir.db'), '300'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const exited = new Promise((r) => holder.once('exit', r))
+    await new Promise<void>((resolve) => holder.stdout.on('data', () => resolve()))
+    const result = await store.append('job-during', [ev('B')], { expectedVersion: 'no_stream' })
+    expect(result).toMatchObject({ ok: true, nextVersion: 1 })
+    await exited
+    expect(countIn(dir)).toBe(2)
+  })
+
   it('pages one stream from any position: its events after it, in order, whatever else the log holds', async () => {
     const { store } = open()
     let run = 0

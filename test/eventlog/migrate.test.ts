@@ -34,6 +34,23 @@ describe('migrations', () => {
     db.close()
   })
 
+  it('opens a migrated database without the write lock, beside another connection that holds it', () => {
+    const file = join(tempDir(), 'kurir.db')
+    const writer = openDatabase({ file })
+    migrate(writer)
+    writer.exec('BEGIN IMMEDIATE')
+    // A command that only reads (`kurir user list`, `events export`) opens the database meanwhile.
+    const reader = openDatabase({ file, busyTimeoutMs: 0 })
+    try {
+      expect(migrate(reader).applied).toEqual([])
+      expect(reader.pragma('application_id', { simple: true })).toBe(KURIR_APPLICATION_ID)
+    } finally {
+      reader.close()
+      writer.exec('ROLLBACK')
+      writer.close()
+    }
+  })
+
   it('refuses to start when an applied migration file was edited, and changes nothing', () => {
     const file = join(tempDir(), 'kurir.db')
     const dir = copyMigrations()
