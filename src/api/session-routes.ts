@@ -127,7 +127,8 @@ export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) =>
       method: 'delete',
       path: '/api/sessions/{id}',
       tags: ['sessions'],
-      summary: 'Delete a session: its engine stops and its stored login is discarded',
+      summary:
+        'Delete a session: its engine stops and its stored login is discarded. Refused (409) for the default session, and while messages of the session are unfinished',
       security: bearer,
       request: { params: SessionIdParams },
       responses: {
@@ -138,6 +139,22 @@ export const sessionRoutes = ({ db, sessions, simulator }: SessionRoutesDeps) =>
     async (c) => {
       requireAdmin(c)
       const { id } = c.req.valid('param')
+      if (id === DEFAULT_SESSION) {
+        // `/api/whatsapp/…` is the default session: it always exists.
+        throw new IllegalStateError(
+          'the default session cannot be deleted (it serves /api/whatsapp/…); stop it or log it out instead',
+        )
+      }
+      if (!sessions.exists(id)) throw new NotFoundError(`no session '${id}'`)
+      // Its messages would wait unseen for a session that never comes, or go out from another account
+      // created later under the same id.
+      const { waiting, delayed, active } = statusOf(id).queue
+      if (waiting + delayed + active > 0) {
+        throw new IllegalStateError(
+          `session '${id}' has ${waiting + delayed + active} unfinished messages: clear its queue (POST /api/sessions/${id}/queue/clear) and let the active ones finish, then delete it`,
+          { details: { waiting, delayed, active } },
+        )
+      }
       await sessions.remove(id)
       return c.json({ id, deleted: true as const }, 200)
     },

@@ -277,6 +277,36 @@ describe('sessions on the simulator, end to end through HTTP', () => {
     expect((await status('/api/sessions/sales')).state).toBe('stopped')
   })
 
+  it('refuses to delete the default session, or a session whose messages are unfinished', async () => {
+    const { api, post, del, get } = await open()
+    await api.sessions.create('default')
+    const refused = await del('/api/sessions/default')
+    expect(refused.status).toBe(409)
+    expect((await jsonOf(refused)).error).toMatchObject({
+      code: 'ILLEGAL_STATE',
+      message: expect.stringContaining('the default session cannot be deleted'),
+    })
+    expect((await get('/api/whatsapp/status')).status).toBe(200)
+
+    await post('/api/sessions', { id: 'shop' })
+    const sent = await post('/api/sessions/shop/send-message', { number: '081234567890', message: 'invoice' })
+    expect(sent.status).toBe(202)
+    const pending = await del('/api/sessions/shop')
+    expect(pending.status).toBe(409)
+    expect((await jsonOf(pending)).error).toMatchObject({
+      code: 'ILLEGAL_STATE',
+      details: { waiting: 1, delayed: 0, active: 0 },
+    })
+    expect((await get('/api/sessions/shop/status')).status).toBe(200)
+    // Cleared, it goes; a session made later under its name has no message of the old one.
+    expect((await post('/api/sessions/shop/queue/clear')).status).toBe(200)
+    expect((await del('/api/sessions/shop')).status).toBe(200)
+    expect((await post('/api/sessions', { id: 'shop' })).status).toBe(201)
+    const queue = (await jsonOf(await get('/api/sessions/shop/status'))).queue
+    expect(queue).toMatchObject({ waiting: 0, delayed: 0, active: 0, cancelled: 1 })
+    await expectError(await del('/api/sessions/nosuch'), 404, 'NOT_FOUND')
+  })
+
   it('comes back by itself when the process starts again', async () => {
     const dir = tempDir()
     const first = await openTestApi(dir)
