@@ -13,7 +13,8 @@ export interface SessionStateChange {
 
 /** Bumped whenever a change would fold old events differently; stored in every event's metadata. */
 // 2: the context keeps the last state changes (`history`); sessions can be resumed and deleted.
-export const SESSION_MACHINE_VERSION = 2
+// 3: the linked number is forgotten with the login (logged out, reset, deleted).
+export const SESSION_MACHINE_VERSION = 3
 
 /** How many state changes a session's context keeps. */
 export const SESSION_HISTORY_SIZE = 20
@@ -106,7 +107,10 @@ const DOWN_WITH_ERROR: ReadonlySet<string> = new Set(['timeout', 'restarting', '
 const whileDown = {
   ...configure,
   SessionStartRequested: { target: '#session.starting', actions: 'resetFailures' },
-  SessionResetRequested: { target: '#session.starting', actions: ['resetFailures', 'resetEngine'] },
+  SessionResetRequested: {
+    target: '#session.starting',
+    actions: ['resetFailures', 'resetEngine', 'forgetPhoneNumber'],
+  },
 } as const
 const whileLive = {
   ...configure,
@@ -117,7 +121,7 @@ const whileLive = {
   SessionResetRequested: {
     target: '#session.starting',
     reenter: true,
-    actions: ['resetFailures', 'resetEngine'],
+    actions: ['resetFailures', 'resetEngine', 'forgetPhoneNumber'],
   },
 } as const
 
@@ -131,6 +135,8 @@ export const sessionMachine = setup({
     logoutEngine: () => {},
     probeEngine: () => {},
     discardAuth: () => {},
+    /** The login is gone, and with it the account it was linked to. */
+    forgetPhoneNumber: assign({ phoneNumber: null }),
     create: assign(({ event }) =>
       event.type === 'SessionCreated'
         ? {
@@ -306,11 +312,23 @@ export const sessionMachine = setup({
     },
     // Gone for the operator: no engine, no stored login. The same id may be created again.
     deleted: {
-      entry: [{ type: 'entered', params: { state: 'deleted' } }, 'touch', 'stopEngine', 'discardAuth'],
+      entry: [
+        { type: 'entered', params: { state: 'deleted' } },
+        'touch',
+        'stopEngine',
+        'discardAuth',
+        'forgetPhoneNumber',
+      ],
       on: { SessionCreated: { target: 'stopped', actions: 'create' } },
     },
     logged_out: {
-      entry: [{ type: 'entered', params: { state: 'logged_out' } }, 'touch', 'stopEngine', 'discardAuth'],
+      entry: [
+        { type: 'entered', params: { state: 'logged_out' } },
+        'touch',
+        'stopEngine',
+        'discardAuth',
+        'forgetPhoneNumber',
+      ],
       on: { ...whileDown, SessionStopRequested: { target: 'stopped' } },
     },
   },
