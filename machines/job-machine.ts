@@ -76,6 +76,11 @@ export const jobMachine = setup({
     // Every fact carries its instant. Transitions that change more fold the instant into their own
     // assign: one context copy per event keeps a fold cheap.
     touch: assign({ updatedAtMs: ({ context, event }) => atOf(event) ?? context.updatedAtMs }),
+    /** An attempt that did not count (a rate limit, a send withdrawn before the engine) is given back. */
+    giveAttemptBack: assign(({ context, event }) => ({
+      attempts: context.attempts - 1,
+      updatedAtMs: atOf(event) ?? context.updatedAtMs,
+    })),
   },
   guards: {
     scheduledForLater: ({ event }) =>
@@ -168,22 +173,8 @@ export const jobMachine = setup({
             })),
           },
         ],
-        JobRateLimited: {
-          guard: 'isCurrentAttempt',
-          target: 'waiting',
-          actions: assign(({ context, event }) => ({
-            attempts: context.attempts - 1,
-            updatedAtMs: msOf(event.at),
-          })),
-        },
-        JobAttemptWithdrawn: {
-          guard: 'isCurrentAttempt',
-          target: 'waiting',
-          actions: assign(({ context, event }) => ({
-            attempts: context.attempts - 1,
-            updatedAtMs: msOf(event.at),
-          })),
-        },
+        JobRateLimited: { guard: 'isCurrentAttempt', target: 'waiting', actions: 'giveAttemptBack' },
+        JobAttemptWithdrawn: { guard: 'isCurrentAttempt', target: 'waiting', actions: 'giveAttemptBack' },
         JobAttemptInterrupted: [
           {
             guard: 'canRetryInterrupted',

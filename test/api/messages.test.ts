@@ -216,13 +216,19 @@ describe('send-message through the simulator', () => {
     expect(await t.job(body.jobId)).toMatchObject({ status: 'completed', attempts: 1 })
   })
 
-  it('records a sent message once the database takes it, and does not send it again meanwhile', async () => {
-    const t = await open({ sendLatencyMs: 1_000 })
+  /** A ready session with one message under way, WhatsApp taking `sendLatencyMs` to answer. */
+  const oneUnderWay = async (sendLatencyMs: number, message: string) => {
+    const t = await open({ sendLatencyMs })
     await t.ready()
     await t.unpaced()
-    const { body } = await t.send({ number: '081234567890', message: 'sent while locked' })
+    const { body } = await t.send({ number: '081234567890', message })
     await t.api.settle()
     expect(t.api.dispatchers.of('default').inFlight()).toBe(1)
+    return { t, body }
+  }
+
+  it('records a sent message once the database takes it, and does not send it again meanwhile', async () => {
+    const { t, body } = await oneUnderWay(1_000, 'sent while locked')
     // Another process (a `kurir` command) holds the write lock past the busy timeout as WhatsApp answers.
     t.api.core.db.pragma('busy_timeout = 20')
     const other = new Database(join(t.dir, 'kurir.db'))
@@ -239,12 +245,7 @@ describe('send-message through the simulator', () => {
   })
 
   it('lets a send under way finish when it closes, and cuts it off, retryably, after the grace', async () => {
-    const t = await open({ sendLatencyMs: 60_000 })
-    await t.ready()
-    await t.unpaced()
-    const { body } = await t.send({ number: '081234567890', message: 'slow' })
-    await t.api.settle()
-    expect(t.api.dispatchers.of('default').inFlight()).toBe(1)
+    const { t, body } = await oneUnderWay(60_000, 'slow')
     let closed = false
     const closing = t.api.runtime.close().then(() => {
       closed = true

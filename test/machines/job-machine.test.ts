@@ -207,30 +207,19 @@ describe('jobMachine: failures and backoff', () => {
       })
   })
 
-  it('gives the attempt back on a rate limit and waits again', () => {
+  it.each([
+    ['a rate limit', job.rateLimited],
+    ['a send withdrawn before the engine was called', job.withdrawn],
+  ])('gives the attempt back on %s and waits again, with no error and no backoff', (_label, given_) => {
     given(agg, ...activeOnAttempt(2))
-      .when(job.rateLimited(2, { at: at(7) }))
-      .then({
-        state: 'waiting',
-        effects: ['wakeDispatcher'],
-        armed: [],
-        context: { attempts: 1, updatedAtMs: T0 + 7 },
-      })
-    given(agg, ...activeOnAttempt(2), job.rateLimited(2))
-      .when(job.started(2))
-      .then({ state: 'active', context: { attempts: 2 } })
-  })
-
-  it('gives the attempt back when it is withdrawn before the send, with no error and no backoff', () => {
-    given(agg, ...activeOnAttempt(2))
-      .when(job.withdrawn(2, { at: at(7) }))
+      .when(given_(2, { at: at(7) }))
       .then({
         state: 'waiting',
         effects: ['wakeDispatcher'],
         armed: [],
         context: { attempts: 1, updatedAtMs: T0 + 7, nextAttemptAtMs: null },
       })
-    given(agg, ...activeOnAttempt(2), job.withdrawn(2))
+    given(agg, ...activeOnAttempt(2), given_(2))
       .when(job.started(2))
       .then({ state: 'active', context: { attempts: 2 } })
   })
