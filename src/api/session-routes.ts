@@ -3,6 +3,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import QRCode from 'qrcode'
+import { msUpTo } from '../core/event-schemas.ts'
 import { IllegalStateError, NotFoundError } from '../errors.ts'
 import type { Db } from '../eventlog/database.ts'
 import { DEFAULT_SESSION, type SessionManager } from '../runtime/session-manager.ts'
@@ -11,16 +12,15 @@ import { bearer, errors } from './schemas.ts'
 import { requireAdmin, type ScopedRoute, SessionIdParams, scoped } from './scoped.ts'
 import { SessionSchema, StatusSchema, sessionStatusReader } from './session-status.ts'
 
-const ms = (max: number) => z.number().int().min(0).max(max)
 const ConfigSchema = z
   .object({
-    keepaliveMs: ms(86_400_000).min(1_000),
-    probeTimeoutMs: ms(600_000).min(100),
-    qrTimeoutMs: ms(86_400_000).min(1_000),
-    authTimeoutMs: ms(3_600_000).min(1_000),
-    startTimeoutMs: ms(3_600_000).min(1_000),
-    restartBaseMs: ms(3_600_000),
-    restartMaxMs: ms(86_400_000),
+    keepaliveMs: msUpTo(86_400_000).min(1_000),
+    probeTimeoutMs: msUpTo(600_000).min(100),
+    qrTimeoutMs: msUpTo(86_400_000).min(1_000),
+    authTimeoutMs: msUpTo(3_600_000).min(1_000),
+    startTimeoutMs: msUpTo(3_600_000).min(1_000),
+    restartBaseMs: msUpTo(3_600_000),
+    restartMaxMs: msUpTo(86_400_000),
     maxRestarts: z.number().int().min(0).max(1000),
   })
   .partial()

@@ -1,5 +1,6 @@
 // `kurir <command>`: serve, migrate, user, replay rebuild | verify | trace, events export.
 import { KurirError, ValidationError } from '../errors.ts'
+import { busyCodeOf } from '../eventlog/database.ts'
 import { eventsCommand } from './events-command.ts'
 import { migrateCommand } from './migrate-command.ts'
 import { replayCommand } from './replay-command.ts'
@@ -102,7 +103,7 @@ export const main = async (argv: string[], io: Io = defaultIo): Promise<number> 
     }
     const code = String((err as NodeJS.ErrnoException)?.code)
     // The database is held by another process (a gateway writing, a rebuild) past the busy timeout.
-    if (/^SQLITE_(BUSY|LOCKED)/.test(code)) {
+    if (busyCodeOf(err) !== null) {
       io.err(
         `kurir: the database is busy (${code}): another process is writing to it; try again, or stop the gateway for long work such as replay rebuild`,
       )

@@ -26,8 +26,8 @@ export const sessionConfigSchema = z.object({
 
 const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
-/** A duration of at most `max` ms: every wait a queue setting makes stays a time the clock can name. */
-const msUpTo = (max: number) => z.number().int().min(0).max(max)
+/** A duration of at most `max` ms: every wait a setting makes stays a time the clock can name. */
+export const msUpTo = (max: number) => z.number().int().min(0).max(max)
 
 export const queueConfigSchema = z.object({
   concurrency: z.number().int().min(1).max(100),

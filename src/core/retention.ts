@@ -118,14 +118,19 @@ export const archiveFinishedJobs = async (
     const removeAll = () => {
       // The audit event was decided before this transaction: if a job changed in between (a retry
       // committed in the same batch), it counted the wrong jobs; the append fails and is decided again.
-      const now = chosen.filter(({ id }) => archivable(id) !== null)
-      if (now.length !== list.length) throw new ArchiveSetChanged()
-      // A job that changed since it was written out (retried, live again or finished again) stays.
-      const leaving = new Set(list.map(({ id }) => id))
-      for (const { id } of chosen) if (!leaving.has(id)) kept.add(id)
+      const leaving: { id: string; status: Finished }[] = []
+      for (const { id } of chosen) {
+        const status = archivable(id)
+        if (status !== null) leaving.push({ id, status })
+        // A job that changed since it was written out (retried, live again or finished again) stays.
+        else kept.add(id)
+      }
+      // Both lists keep the order of `chosen`: the same jobs, position by position.
+      if (leaving.length !== list.length || leaving.some(({ id }, i) => list[i]?.id !== id)) {
+        throw new ArchiveSetChanged()
+      }
       const removed: Record<Finished, number> = { completed: 0, failed: 0, cancelled: 0 }
-      for (const { id } of list) {
-        const status = archivable(id) as Finished
+      for (const { id, status } of leaving) {
         const stream = streamIds.job(id)
         listForArchive.run(stream)
         removedEvents += deleteEvents.run(stream).changes

@@ -6,6 +6,15 @@ import { DatabaseRefusedError } from '../errors.ts'
 export type Db = Database.Database
 export type Synchronous = 'FULL' | 'NORMAL'
 
+/**
+ * The SQLite code of an error that says another connection held the database past the busy timeout
+ * (`SQLITE_BUSY…`, `SQLITE_LOCKED…`): the same work may succeed later. Null for any other error.
+ */
+export const busyCodeOf = (err: unknown): string | null => {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code) ? code : null
+}
+
 /** 'KURI' in ASCII: written to the SQLite header so that Kurir recognises its own files. */
 export const KURIR_APPLICATION_ID = 0x4b555249
 

@@ -8,7 +8,7 @@ import type { CommandHandler, Fact } from '../core/command-handler.ts'
 import { stateLabel } from '../core/fold.ts'
 import { EngineError, type SentMessage, type WhatsAppEngine } from '../engines/engine.ts'
 import { IllegalStateError } from '../errors.ts'
-import type { Db } from '../eventlog/database.ts'
+import { busyCodeOf, type Db } from '../eventlog/database.ts'
 import type { SendMetrics } from '../metrics.ts'
 import { queueStateReader } from '../projections/queue-state.ts'
 import type { RuntimeLog } from './session-actor.ts'
@@ -126,9 +126,8 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       try {
         return await record(jobId, decide)
       } catch (err) {
-        const code = (err as { code?: unknown }).code
-        const busy = typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
-        if (!busy || closed) throw err
+        const code = busyCodeOf(err)
+        if (code === null || closed) throw err
         log.warn({ sessionId, jobId, code }, 'the database is busy; recording the outcome again shortly')
         await new Promise<void>((resolve) => clock.setTimer(resolve, wait))
       }
