@@ -1,7 +1,7 @@
 // Composition root: config → database → migrations → core → timers → HTTP.
 import { serve } from '@hono/node-server'
 import { createApp } from './api/app.ts'
-import { resolveJwtSecret } from './auth/jwt-secret.ts'
+import { MIN_JWT_SECRET_LENGTH, resolveJwtSecret } from './auth/jwt-secret.ts'
 import { createLoginThrottle } from './auth/login-throttle.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { createUserStore, type UserStore } from './auth/users.ts'
@@ -77,6 +77,17 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     dataDir: config.dataDir,
     production: config.production,
   })
+  if (
+    config.jwtSecret !== undefined &&
+    config.jwtSecret.length > 0 &&
+    config.jwtSecret.length < MIN_JWT_SECRET_LENGTH
+  ) {
+    // Refused in production; elsewhere the start goes on, but the weak key should not go unnoticed.
+    log.warn(
+      { length: config.jwtSecret.length, minimum: MIN_JWT_SECRET_LENGTH },
+      `JWT_SECRET is shorter than ${MIN_JWT_SECRET_LENGTH} characters: tokens signed with it can be guessed; NODE_ENV=production refuses it`,
+    )
+  }
   const metrics = createMetrics()
   const core = openCore({
     onCommitted: (appends, seconds) => metrics.committed(appends, seconds),

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
 import { archiveFinishedJobs } from '../core/retention.ts'
 import { ValidationError } from '../errors.ts'
+import { checkSessionId } from '../runtime/session-manager.ts'
 import type { Io } from './main.ts'
 import { openExisting } from './open-existing.ts'
 
@@ -51,12 +52,14 @@ const archive = async (args: string[], io: Io): Promise<number> => {
   if (!/^\d{1,5}$/.test(values['older-than-days'] ?? '') || days < 1) {
     throw new ValidationError('--older-than-days takes a whole number of days, at least 1')
   }
+  // Checked as given: an empty --session would otherwise read as none, and archive every session's jobs.
+  const sessionId = values.session === undefined ? undefined : checkSessionId(values.session)
   const config = loadConfig(io.env)
   const core = openExisting(io)
   try {
     const report = await archiveFinishedJobs(
       { db: core.db, store: core.store, commands: core.commands, clock: core.clock, dataDir: config.dataDir },
-      { olderThanDays: days, ...(values.session ? { sessionId: values.session } : {}) },
+      { olderThanDays: days, ...(sessionId === undefined ? {} : { sessionId }) },
     )
     io.out(
       report.file

@@ -1,9 +1,10 @@
 // `kurir user add | list | remove | passwd`: manages who may sign in to the API.
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createUserStore, ROLES, type Role, type UserStore } from '../auth/users.ts'
 import { systemClock } from '../clock.ts'
 import { ensureDataDir, loadConfig } from '../config.ts'
-import { ValidationError } from '../errors.ts'
+import { ConfigError, ValidationError } from '../errors.ts'
 import { openDatabase } from '../eventlog/database.ts'
 import { migrate } from '../eventlog/migrate.ts'
 import { ulidSource } from '../ids.ts'
@@ -89,7 +90,7 @@ const run = async (sub: Sub, args: string[], users: UserStore, io: Io): Promise<
 }
 
 /**
- * Runs `kurir user <sub> …` against DATA_DIR's database (created and migrated if need be); resolves to
+ * Runs `kurir user <sub> …` against DATA_DIR's database (for `add`, created if need be; migrated); resolves to
  * the exit code. Bad input and missing or existing users throw KurirErrors, printed by `main`.
  *
  * @example
@@ -102,6 +103,11 @@ export const userCommand = async (args: string[], io: Io): Promise<number> => {
     return 1
   }
   const config = loadConfig(io.env)
+  // Only `add` may start a data folder: the others, pointed at a mistyped DATA_DIR, would create an empty
+  // database there and report on it (no users, or no such user) as if it were the gateway's.
+  if (sub !== 'add' && !existsSync(config.dbFile)) {
+    throw new ConfigError(`no database at ${config.dbFile}; set DATA_DIR to the gateway's data folder`)
+  }
   ensureDataDir(config.dataDir)
   const db = openDatabase({ file: config.dbFile, synchronous: config.synchronous })
   try {

@@ -796,4 +796,22 @@ describe('the queue', () => {
     expect((await runKurir(t.dir, 'replay', 'verify')).code).toBe(0)
     expect((await runKurir(t.dir, 'events', 'archive')).code).toBe(1)
   })
+
+  it('kurir events archive refuses an empty or malformed --session, archiving nothing', async () => {
+    const t = await open()
+    await t.ready()
+    await t.send({ number: '081234567800', message: 'x' })
+    await t.api.settle()
+    await t.api.close()
+    closers.pop()
+    for (const session of ['', 'a/b']) {
+      const r = await runKurir(t.dir, 'events', 'archive', '--older-than-days', '1', '--session', session)
+      expect(r).toMatchObject({
+        code: 1,
+        err: expect.stringMatching(/^kurir: a session id is 1 to 64 letters/),
+      })
+    }
+    const all = await runKurir(t.dir, 'events', 'archive', '--older-than-days', '1')
+    expect(all).toMatchObject({ code: 0, out: expect.stringMatching(/^archived 1 jobs/) })
+  })
 })

@@ -220,6 +220,23 @@ describe('serving', () => {
     expect(existsSync(join(bare, 'kurir.db'))).toBe(false)
   })
 
+  it('warns, outside production, that a JWT_SECRET shorter than 32 characters is weak, never logging it', async () => {
+    const lines: string[] = []
+    const gateway = await startGateway({
+      config: loadConfig({
+        DATA_DIR: tempDir(),
+        PORT: '0',
+        WA_ENGINE: 'simulator',
+        JWT_SECRET: 'short-dev-secret',
+      }),
+      log: createLogger('info', { write: (line: string) => lines.push(line) }),
+    })
+    await gateway.close()
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.msg.startsWith('JWT_SECRET is shorter'))
+    expect(warnings).toMatchObject([{ level: 40, length: 16, minimum: 32 }])
+    expect(lines.join('')).not.toContain('short-dev-secret')
+  })
+
   it('refuses to start on invalid configuration, naming the variable', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/)
     // Decimal digits only; blank is unset.

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MIN_BCRYPT_COST } from '../../src/auth/passwords.ts'
@@ -144,6 +145,21 @@ describe('kurir user', () => {
       'kurir: the database is busy (SQLITE_BUSY): another process is writing to it; try again, or stop the gateway for long work such as replay rebuild',
     )
   }, 20_000)
+
+  it('list, remove and passwd refuse a DATA_DIR without a database, and create none there', async () => {
+    const dir = join(tempDir(), 'mistyped')
+    for (const args of [
+      ['list'],
+      ['remove', '--email', 'ops@example.com'],
+      ['passwd', '--email', 'ops@example.com', '--password', PASSWORD],
+    ]) {
+      expect(await run(dir, 'user', ...args)).toMatchObject({
+        code: 1,
+        err: `kurir: no database at ${join(dir, 'kurir.db')}; set DATA_DIR to the gateway's data folder`,
+      })
+    }
+    expect(existsSync(dir)).toBe(false)
+  })
 
   it('without a known subcommand prints its usage and exits 1', async () => {
     const r = await run(tempDir(), 'user', 'delete')
