@@ -37,11 +37,28 @@ const REGISTRATION_CACHE_SIZE = 50_000
 const MINUTE_MS = 60_000
 /** Waiting jobs looked at past the ones the dispatcher can take, to find chats outside their gap. */
 const LOOKAHEAD = 100
+/**
+ * When every job of that first look is held back by its chat's gap, a deeper look reads this many more,
+ * skipping the held chats in SQLite: a bulk send to one chat does not hold back the chats queued behind it.
+ */
+const DEEP_LOOK = 5_000
+/** At most this many of the log's latest events are read at start to find the sends pacing counts. */
+const PACE_HISTORY_EVENTS = 200_000
 /** Above this many remembered chats, those outside their gap are forgotten. */
 const CHAT_MEMORY = 10_000
 
 /** A session's next waiting jobs, by priority then age (parameters: session id, how many). */
 export const WAITING_JOBS_SQL = `SELECT id, chat_id, body, created_at FROM jobs WHERE session_id = ? AND status = 'waiting'
+  ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`
+
+/**
+ * The same order, among the first DEEP_LOOK waiting jobs, leaving out chats held back by their gap
+ * (parameters: session id, how many to read, the held chats as a JSON array, how many to answer).
+ */
+const WAITING_JOBS_OF_FREE_CHATS_SQL = `SELECT id, chat_id, body, created_at FROM (
+    SELECT id, chat_id, body, created_at, priority_rank FROM jobs WHERE session_id = ? AND status = 'waiting'
+    ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)
+  ) WHERE chat_id NOT IN (SELECT value FROM json_each(?))
   ORDER BY priority_rank, created_at, id LIMIT CAST(? AS INTEGER)`
 
 /**
@@ -54,6 +71,7 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   const random = deps.random ?? Math.random
   const queueOf = queueStateReader(db)
   const waiting = db.prepare(WAITING_JOBS_SQL)
+  const waitingOfFreeChats = db.prepare(WAITING_JOBS_OF_FREE_CHATS_SQL)
   const inFlight = new Set<string>()
   const registered = new Map<string, { onWhatsApp: boolean; atMs: number }>()
   let pumping = false
@@ -61,10 +79,40 @@ export const createDispatcher = (deps: DispatcherDeps) => {
   let closed = false
   let lastSendMs = Number.NEGATIVE_INFINITY
   let paceTimer: TimerHandle | null = null
+  /** When the armed pace timer's wait ends, before its random spread. */
+  let paceDueMs = Number.POSITIVE_INFINITY
   /** When recent sends started (the last minute's), oldest first. */
   const recentStarts: number[] = []
   /** When the last message to each chat started, for the same-chat gap. */
   const lastToChat = new Map<string, number>()
+
+  /**
+   * Pacing counts the sends of the process before this one too: the starts of the last minute (or of
+   * the longest gap configured) are read back from the log, so a restart does not let a burst out.
+   */
+  const rememberRecentStarts = () => {
+    const { config } = queueState()
+    const now = clock.now()
+    const since = now - Math.max(MINUTE_MS, config.sendIntervalMs, config.sameChatGapMs)
+    const chatOf = db.prepare('SELECT chat_id FROM jobs WHERE id = ? AND session_id = ?').pluck()
+    const latest = db
+      .prepare('SELECT stream_id, type, data, created_at FROM events ORDER BY position DESC')
+      .iterate() as IterableIterator<{ stream_id: string; type: string; data: string; created_at: string }>
+    const starts: { atMs: number; chat: string }[] = []
+    let read = 0
+    for (const e of latest) {
+      if (++read > PACE_HISTORY_EVENTS || Date.parse(e.created_at) < since) break
+      if (e.type !== 'JobAttemptStarted') continue
+      const chat = chatOf.get(e.stream_id.slice('job-'.length), sessionId) as string | undefined
+      const atMs = Date.parse((JSON.parse(e.data) as { at: string }).at)
+      if (chat !== undefined && atMs >= since && atMs <= now) starts.push({ atMs, chat })
+    }
+    for (const { atMs, chat } of starts.reverse()) {
+      lastSendMs = Math.max(lastSendMs, atMs)
+      if (atMs > now - MINUTE_MS) recentStarts.push(atMs)
+      lastToChat.set(chat, Math.max(lastToChat.get(chat) ?? atMs, atMs))
+    }
+  }
 
   /** How long until the next send of this session may start (0: now). */
   const paceWait = (config: QueueConfig, now: number): number => {
@@ -80,11 +128,20 @@ export const createDispatcher = (deps: DispatcherDeps) => {
     return wait
   }
 
-  /** Looks again after `wait`, plus a random part of the spread. */
+  /**
+   * Looks again after `wait`, plus a random part of the spread. A timer already armed for later is
+   * replaced (a lowered setting, or a chat whose gap ends first); one armed for sooner is kept, with
+   * its spread, rather than drawn again on every look.
+   */
   const paceLater = (config: QueueConfig, wait: number) => {
-    paceTimer ??= clock.setTimer(
+    const due = clock.now() + wait
+    if (paceTimer && paceDueMs <= due) return
+    paceTimer?.cancel()
+    paceDueMs = due
+    paceTimer = clock.setTimer(
       () => {
         paceTimer = null
+        paceDueMs = Number.POSITIVE_INFINITY
         wake()
       },
       wait + Math.floor(random() * config.paceSpreadMs),
@@ -303,7 +360,9 @@ export const createDispatcher = (deps: DispatcherDeps) => {
         // Jobs in flight are still waiting in the projection until their start commits; past those, a
         // look ahead only matters when a chat's gap can hold a job back.
         const lookahead = config.sameChatGapMs > 0 ? LOOKAHEAD : 0
-        for (const job of waiting.all(sessionId, take + inFlight.size + lookahead) as WaitingJob[]) {
+        const looked = take + inFlight.size + lookahead
+        const first = waiting.all(sessionId, looked) as WaitingJob[]
+        for (const job of first) {
           if (jobs.length >= take) break
           if (inFlight.has(job.id)) continue
           if (config.sameChatGapMs > 0) {
@@ -318,6 +377,24 @@ export const createDispatcher = (deps: DispatcherDeps) => {
           }
           chats.add(job.chat_id)
           jobs.push(job)
+        }
+        if (jobs.length < take && lookahead > 0 && first.length === looked) {
+          // Everything in view that could go is held back by its chat's gap: look past it, leaving out
+          // the held chats in SQLite.
+          const held = [...chats]
+          for (const [chat, t] of lastToChat) if (t + config.sameChatGapMs > now) held.push(chat)
+          const deeper = waitingOfFreeChats.all(
+            sessionId,
+            DEEP_LOOK,
+            JSON.stringify(held),
+            take - jobs.length + inFlight.size,
+          ) as WaitingJob[]
+          for (const job of deeper) {
+            if (jobs.length >= take) break
+            if (inFlight.has(job.id) || chats.has(job.chat_id)) continue
+            chats.add(job.chat_id)
+            jobs.push(job)
+          }
         }
         if (jobs.length === 0 && chatWait < Number.POSITIVE_INFINITY) paceLater(config, chatWait)
         for (const job of jobs) {
@@ -354,6 +431,8 @@ export const createDispatcher = (deps: DispatcherDeps) => {
       pump().catch((err: unknown) => log.error({ err, sessionId }, 'dispatcher failed'))
     })
   }
+
+  rememberRecentStarts()
 
   return {
     sessionId,

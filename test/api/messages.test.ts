@@ -645,6 +645,91 @@ describe('the queue', () => {
     expect(t.sent().map((s) => s.body)).toEqual(['a1', 'b1', 'a2'])
   })
 
+  it('remembers the last minute of sends across a restart: no burst past maxPerMinute', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', { maxPerMinute: 2, sameChatGapMs: 0, paceSpreadMs: 0 })
+    for (let i = 0; i < 4; i++) await t.send({ number: `08123456780${i}`, message: `m${i}` })
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(2)
+    t.api.clock.advance(20_000)
+    await t.api.close()
+    closers.pop()
+    // The next process's clock starts where the first one's stood.
+    const again = await open({ clockStartMs: t.api.clock.now() }, t.dir)
+    await again.api.sessions.boot()
+    await again.api.settle()
+    expect(again.api.sessions.get('default').state()).toBe('ready')
+    expect(again.sent()).toHaveLength(2)
+    again.api.clock.advance(39_999)
+    await again.api.settle()
+    expect(again.sent()).toHaveLength(2)
+    again.api.clock.advance(1)
+    await again.api.settle()
+    expect(again.sent().map((m) => m.body)).toEqual(['m0', 'm1', 'm2', 'm3'])
+  })
+
+  it('remembers when a chat was last sent to across a restart: its gap holds', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', { maxPerMinute: 0, sameChatGapMs: 90_000, paceSpreadMs: 0 })
+    await t.send({ number: '081234567890', message: 'a1' })
+    await t.api.settle()
+    t.api.clock.advance(70_000)
+    await t.api.close()
+    closers.pop()
+    const again = await open({ clockStartMs: t.api.clock.now() }, t.dir)
+    await again.api.sessions.boot()
+    await again.api.settle()
+    await again.send({ number: '081234567890', message: 'a2' })
+    await again.send({ number: '081234567891', message: 'b1' })
+    await again.api.settle()
+    expect(again.sent().map((m) => m.body)).toEqual(['a1', 'b1'])
+    again.api.clock.advance(19_999)
+    await again.api.settle()
+    expect(again.sent()).toHaveLength(2)
+    again.api.clock.advance(1)
+    await again.api.settle()
+    expect(again.sent().map((m) => m.body)).toEqual(['a1', 'b1', 'a2'])
+  })
+
+  it('looks again sooner when a setting shortens the wait it armed', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', {
+      maxPerMinute: 0,
+      sameChatGapMs: 0,
+      paceSpreadMs: 0,
+      sendIntervalMs: 600_000,
+    })
+    await t.send({ number: '081234567890', message: 'm1' })
+    await t.send({ number: '081234567891', message: 'm2' })
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(1)
+    await t.post('/api/whatsapp/queue/config', { sendIntervalMs: 10_000 })
+    t.api.clock.advance(9_999)
+    await t.api.settle()
+    expect(t.sent()).toHaveLength(1)
+    t.api.clock.advance(1)
+    await t.api.settle()
+    expect(t.sent().map((m) => m.body)).toEqual(['m1', 'm2'])
+  })
+
+  it('sends to other chats while many messages to one chat wait out its gap', async () => {
+    const t = await open()
+    await t.ready()
+    await t.post('/api/whatsapp/queue/config', { maxPerMinute: 0, sameChatGapMs: 500, paceSpreadMs: 0 })
+    await t.post('/api/whatsapp/queue/pause')
+    for (let i = 0; i < 150; i++) await t.send({ number: '081234567890', message: `a${i}` })
+    await t.send({ number: '081234567891', message: 'b' })
+    await t.post('/api/whatsapp/queue/resume')
+    await t.api.settle()
+    expect(t.sent().map((m) => m.body)).toEqual(['a0', 'b'])
+    t.api.clock.advance(500)
+    await t.api.settle()
+    expect(t.sent().map((m) => m.body)).toEqual(['a0', 'b', 'a1'])
+  })
+
   it('paces by default: 30 a minute, 3 s between two messages to one chat', async () => {
     const t = await open()
     const queue = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
@@ -703,6 +788,10 @@ describe('the queue', () => {
 
     const t = await open({}, dir)
     await t.api.sessions.boot()
+    await t.api.settle()
+    // The interrupted attempt may have reached the chat: its gap (3 s, plus half the 1 s spread) holds.
+    expect(await t.job(jobId)).toMatchObject({ status: 'waiting', attempts: 1, duplicateRisk: true })
+    t.api.clock.advance(3_500)
     await t.api.settle()
     const j = await t.job(jobId)
     expect(j).toMatchObject({ status: 'completed', attempts: 2, duplicateRisk: true })

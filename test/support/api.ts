@@ -26,10 +26,12 @@ export const openTestApi = async (
     sendLatencyMs?: number
     /** Where the runtime (sessions, dispatchers) logs; silent unless given. */
     runtimeLog?: Parameters<typeof openRuntime>[0]['log']
+    /** The fake clock's first reading (a process started again later, over the same folder). */
+    clockStartMs?: number
   } = {},
 ) => {
-  const { linkAfterMs = -1, sendLatencyMs = 0, runtimeLog = silentLog, ...appOptions } = options
-  const clock = createFakeClock()
+  const { linkAfterMs = -1, sendLatencyMs = 0, runtimeLog = silentLog, clockStartMs, ...appOptions } = options
+  const clock = createFakeClock(clockStartMs)
   const metrics = createMetrics()
   const core = openTestCore(dir, { clock, onCommitted: (n, s) => metrics.committed(n, s) })
   metrics.watch({ db: core.db, lastPosition: () => core.store.lastPosition() })
