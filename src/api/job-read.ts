@@ -68,8 +68,10 @@ const toJob = (r: JobRow): Job => ({
 })
 
 const encodeCursor = (r: JobRow) => Buffer.from(`${r.created_at}|${r.id}`).toString('base64url')
+/** What a cursor holds: a job's creation time, in Kurir's own form, and its id. */
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9A-HJKMNP-TV-Z]{26})$/
 const decodeCursor = (cursor: string): [string, string] => {
-  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
+  const [, createdAt, id] = CURSOR.exec(Buffer.from(cursor, 'base64url').toString()) ?? []
   if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) {
     throw new ValidationError('cursor: not a cursor from a previous page', { details: { cursor } })
   }

@@ -37,7 +37,11 @@ const SendBody = z
       }, 'a time from 1970 to 9999 (UTC)')
       .optional()
       .openapi({ description: 'send at this time' }),
-    idempotencyKey: text().min(1).max(200).optional(),
+    idempotencyKey: text()
+      .min(1)
+      .max(200)
+      .refine((k) => k.trim() === k, 'an idempotency key has no spaces at its ends')
+      .optional(),
   })
   .strict()
   .refine((b) => (b.number === undefined) !== (b.chatId === undefined), {
@@ -47,7 +51,13 @@ const SendBody = z
   .openapi('SendMessage')
 
 const IdempotencyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(200).optional(),
+  // A header's bytes reach Node as Latin-1, so UTF-8 text would be stored garbled: such keys go in the body.
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x20-\x7e]+$/, 'printable ASCII in the header; send other keys as idempotencyKey in the body')
+    .optional(),
 })
 
 const Queued = z

@@ -394,13 +394,22 @@ describe('send-message through the simulator', () => {
       { 'Idempotency-Key': 'order-9' },
     )
     expect(twoKeys.res.status).toBe(400)
+    // A header's bytes arrive as Latin-1: a key that is not ASCII there would be stored garbled.
+    const accented = await t.send({ number: '081234567890', message: 'once' }, { 'Idempotency-Key': 'clé-1' })
+    expect(accented.res.status).toBe(400)
+    expect(accented.body.error.details.issues[0].message).toMatch(/printable ASCII in the header/)
+    // HTTP trims a header's spaces; a body key keeps them, so it would name another key than the header.
+    const spaced = await t.send({ number: '081234567890', message: 'once', idempotencyKey: ' order-7 ' })
+    expect(spaced.res.status).toBe(400)
+    const inBody = await t.send({ number: '081234567890', message: 'once', idempotencyKey: 'clé-1' })
+    expect(inBody.res.status).toBe(202)
     // At once, from two callers: still one job.
     const [a, b] = await Promise.all([
       t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
       t.send({ number: '081234567891', message: 'race', idempotencyKey: 'k2' }),
     ])
     expect(a.body.jobId).toBe(b.body.jobId)
-    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(3)
+    expect(t.api.core.db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(4)
   })
 
   it('refuses a sendAt outside the years 1970 to 9999, offsets counted, with a 400 and nothing queued', async () => {
@@ -588,6 +597,12 @@ describe('the queue', () => {
     const stats = await jsonOf(await t.get('/api/whatsapp/queue/stats'))
     expect(stats).toMatchObject({ counts: { completed: 5, delayed: 2 }, successRate: 1, sentLastMinute: 5 })
     expect((await t.get('/api/whatsapp/jobs?cursor=bogus')).status).toBe(400)
+    // Cursors only this API wrote: a date Date.parse would take, or an id no job can have, is a 400.
+    for (const forged of ['2026|y', 'Mon, 1 Jan 2026 00:00:00 GMT|Z', `2031-01-01|${'0'.repeat(26)}`]) {
+      const res = await t.get(`/api/whatsapp/jobs?cursor=${Buffer.from(forged).toString('base64url')}`)
+      expect(res.status).toBe(400)
+      expect((await jsonOf(res)).error).toMatchObject({ code: 'VALIDATION_ERROR' })
+    }
   })
 
   it('says when the retry queue shows only the latest of a list, and takes a limit', async () => {
