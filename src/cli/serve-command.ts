@@ -3,6 +3,7 @@ import QRCode from 'qrcode'
 import type { Config } from '../config.ts'
 import { loadConfig } from '../config.ts'
 import { streamIds } from '../core/aggregates.ts'
+import { guardLibraryRejections } from '../engines/wwebjs-guard.ts'
 import type { EventStore } from '../eventlog/event-store.ts'
 import { createLogger, type Logger, logDestination } from '../logger.ts'
 import { startGateway } from '../main.ts'
@@ -51,6 +52,11 @@ export const serveCommand = async (_args: string[], io: Io): Promise<number> => 
   const config = loadConfig(io.env)
   const log = createLogger(config.logLevel, await logDestination(config.logFormat))
   const onQr = qrPrinter(io, config)
+  if (config.engine === 'wwebjs') {
+    guardLibraryRejections((err) =>
+      log.warn({ err }, 'whatsapp-web.js failed in the background; the session hears of it from its engine'),
+    )
+  }
   const gateway = await startGateway({ config, log, ...(onQr ? { onQr } : {}) })
   const inspector = await startInspectorIfAsked(config, gateway, log)
   return await new Promise<number>((resolve) => {

@@ -63,8 +63,9 @@ const codeFor = (text: string): EngineErrorCode => {
   if (/session closed|target closed|detached frame/.test(t)) return 'SESSION_CLOSED'
   if (t.includes('protocol error')) return 'PROTOCOL_ERROR'
   if (/timeout|timed out/.test(t)) return 'NETWORK_TIMEOUT'
-  // A word-bounded 429, so that a phone number containing those digits does not read as a rate limit.
-  if ((t.includes('rate') && t.includes('limit')) || /\b429\b/.test(t)) return 'RATE_LIMITED'
+  // Words, not letters: "could not generate message: over the size limit" is no rate limit; a
+  // word-bounded 429, so that a phone number containing those digits does not read as one either.
+  if (/\brate[-_ ]?(?:over)?limit|too many requests|\b429\b/.test(t)) return 'RATE_LIMITED'
   if (/invalid wid|not registered|no lid for user/.test(t)) return 'NOT_REGISTERED'
   return 'PROTOCOL_ERROR'
 }

@@ -16,6 +16,14 @@ import { messageOf, relayClientEvents, toEngineError } from './wwebjs-events.ts'
 
 const { Client, LocalAuth } = pkg
 
+/** The browser's process as Node's ChildProcess shows it. */
+export interface BrowserProcess {
+  pid?: number
+  exitCode?: number | null
+  signalCode?: string | null
+  once?(event: 'exit', listener: () => void): unknown
+}
+
 /** The part of whatsapp-web.js's `Client` the adapter uses (an EventEmitter). */
 export interface ClientLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown
@@ -31,7 +39,11 @@ export interface ClientLike {
     options?: { sendSeen?: boolean },
   ): Promise<{ id: { _serialized: string } } | null | undefined>
   info?: { wid?: { user?: string } } | null
-  pupBrowser?: { process(): { pid?: number } | null } | null
+  /** Puppeteer's browser once launched: its process, and its `disconnected` event when it dies. */
+  pupBrowser?: {
+    process(): BrowserProcess | null
+    once?(event: 'disconnected', listener: () => void): unknown
+  } | null
 }
 
 export type ClientFactory = (options: {
@@ -46,14 +58,23 @@ export interface WwebjsDeps {
   chromePath: string
   /** Builds the client; whatsapp-web.js's own unless a test passes a fake. */
   clientFactory?: ClientFactory
-  /** How long `start()` waits for WhatsApp Web to load before giving up. */
+  /**
+   * How long `start()` waits for WhatsApp Web to load before giving up. A safety net only: each
+   * session's own `startTimeoutMs` (at most an hour) decides, so the default is no shorter.
+   */
   startTimeoutMs?: number
+  /** How long a send may go unanswered by WhatsApp Web before it counts as a timeout. */
+  sendTimeoutMs?: number
 }
 
-const DEFAULT_START_TIMEOUT_MS = 120_000
+/** The longest `startTimeoutMs` a session accepts: the engine waits at least as long as the session. */
+export const DEFAULT_START_TIMEOUT_MS = 3_600_000
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
 /** Bounds on each teardown step, so that a wedged browser cannot hold `stop()` forever. */
 const TEARDOWN_WAIT_MS = 15_000
 const POLL_MS = 50
+/** How long a browser that lost its connection is given to exit before it is judged. */
+const EXIT_WAIT_MS = 2_000
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -67,6 +88,20 @@ const settleWithin = (promise: Promise<unknown>, ms: number): Promise<void> =>
     }
     promise.then(done, done)
   })
+
+/** Whether a browser process died rather than closed: waits (bounded) for it to exit, then reads how. */
+const exitOf = async (browser: BrowserProcess): Promise<boolean> => {
+  if (browser.exitCode == null && browser.signalCode == null) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, EXIT_WAIT_MS)
+      browser.once?.('exit', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+  return browser.signalCode != null || (browser.exitCode != null && browser.exitCode !== 0)
+}
 
 const waitWhile = async (condition: () => boolean, ms: number): Promise<void> => {
   const deadline = Date.now() + ms
@@ -102,7 +137,11 @@ const defaultClientFactory: ClientFactory = ({ authDir, chromePath, args }) =>
 
 type Phase = 'new' | 'starting' | 'started' | 'stopped'
 
-const createEngine = (client: ClientLike, authDir: string, startTimeoutMs: number): WhatsAppEngine => {
+const createEngine = (
+  client: ClientLike,
+  authDir: string,
+  { startTimeoutMs, sendTimeoutMs }: { startTimeoutMs: number; sendTimeoutMs: number },
+): WhatsAppEngine => {
   let phase: Phase = 'new'
   const listeners = new Set<EngineListener>()
   let detach: (() => void) | undefined
@@ -116,10 +155,34 @@ const createEngine = (client: ClientLike, authDir: string, startTimeoutMs: numbe
 
   // Browser pids are kept as soon as they are known: after destroy() the client no longer says them, and
   // a client whose stored login failed relaunches its browser within the same initialize().
+  const watched = new WeakSet<object>()
   const notePid = () => {
     try {
-      const pid = client.pupBrowser?.process()?.pid
+      const browser = client.pupBrowser
+      const pid = browser?.process()?.pid
       if (pid !== undefined) pids.add(pid)
+      if (browser && !watched.has(browser)) {
+        watched.add(browser)
+        // whatsapp-web.js says nothing when its browser dies (killed, crashed): the engine does, so that
+        // the session restarts at once instead of at its next probe or QR timeout.
+        const launched = browser.process()
+        browser.once?.('disconnected', () => {
+          if (stopping !== undefined) return
+          if (phase === 'started') {
+            emit({ type: 'disconnected', reason: 'BROWSER_CLOSED' })
+            return
+          }
+          // While starting, whatsapp-web.js closes and relaunches its browser itself when a stored
+          // login fails: only a browser that died (a signal, an exit code) is a lost connection.
+          if (phase === 'starting' && launched) {
+            void exitOf(launched).then((died) => {
+              if (died && phase === 'starting' && stopping === undefined) {
+                emit({ type: 'disconnected', reason: 'BROWSER_CLOSED' })
+              }
+            })
+          }
+        })
+      }
     } catch {
       // A half-closed browser; the pids seen earlier stand.
     }
@@ -233,6 +296,19 @@ const createEngine = (client: ClientLike, authDir: string, startTimeoutMs: numbe
     phase = 'started'
   }
 
+  /** A send WhatsApp Web never answers would hold its slot for good: after the bound it is a timeout. */
+  const unansweredAfter = (ms: number) => {
+    let timer: NodeJS.Timeout | undefined
+    const promise = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new EngineError('NETWORK_TIMEOUT', `WhatsApp Web did not answer the send within ${ms} ms`)),
+        ms,
+      )
+    })
+    return { promise, cancel: () => clearTimeout(timer) }
+  }
+
   const logout = async (): Promise<void> => {
     if (phase === 'started') {
       // Unlinks the device on the phone; when the connection is already gone there is nothing to unlink.
@@ -248,7 +324,11 @@ const createEngine = (client: ClientLike, authDir: string, startTimeoutMs: numbe
   const sendText = (chatId: string, body: string): Promise<SentMessage> =>
     call(async () => {
       // sendSeen: an API send must not mark the recipient's chat as read on the linked phone.
-      const message = await client.sendMessage(chatId, body, { sendSeen: false })
+      const unanswered = unansweredAfter(sendTimeoutMs)
+      const message = await Promise.race([
+        client.sendMessage(chatId, body, { sendSeen: false }),
+        unanswered.promise,
+      ]).finally(unanswered.cancel)
       const messageId = message?.id?._serialized
       if (typeof messageId !== 'string') throw new Error(`WhatsApp Web returned no message for ${chatId}`)
       return { messageId }
@@ -282,7 +362,10 @@ const createEngine = (client: ClientLike, authDir: string, startTimeoutMs: numbe
  */
 export const createWwebjsEngines = (deps: WwebjsDeps): EngineFactory => {
   const clientFactory = deps.clientFactory ?? defaultClientFactory
-  const startTimeoutMs = deps.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
+  const timeouts = {
+    startTimeoutMs: deps.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    sendTimeoutMs: deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+  }
   return {
     kind: 'wwebjs',
     create: (sessionId) => {
@@ -293,7 +376,7 @@ export const createWwebjsEngines = (deps: WwebjsDeps): EngineFactory => {
         chromePath: deps.chromePath,
         args: [...CHROMIUM_FLAGS],
       })
-      return createEngine(client, authDir, startTimeoutMs)
+      return createEngine(client, authDir, timeouts)
     },
     discardAuth: async (sessionId) => {
       await removeDir(authDirOf(deps.dataDir, sessionId))

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CHROMIUM_FLAGS, DEFAULT_CHROME_PATHS, findChrome } from '../../src/engines/chrome-path.ts'
 import { EngineError, type EngineEvent } from '../../src/engines/engine.ts'
-import { type ClientLike, createWwebjsEngines } from '../../src/engines/wwebjs.ts'
+import { type ClientLike, createWwebjsEngines, DEFAULT_START_TIMEOUT_MS } from '../../src/engines/wwebjs.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -380,6 +380,10 @@ describe('wwebjs engine calls', () => {
     ["Runtime.callFunctionOn timed out. Increase the 'protocolTimeout' setting", 'NETWORK_TIMEOUT'],
     ['Navigation timeout of 30000 ms exceeded', 'NETWORK_TIMEOUT'],
     ['rate-overlimit', 'RATE_LIMITED'],
+    ['rate limit exceeded', 'RATE_LIMITED'],
+    ['Too Many Requests', 'RATE_LIMITED'],
+    // "generate" holds "rate": not a rate limit, which would cool the queue down again and again.
+    ['could not generate message: over the size limit', 'PROTOCOL_ERROR'],
     ['request failed with status 429', 'RATE_LIMITED'],
     ['Evaluation failed: Error: invalid wid', 'NOT_REGISTERED'],
     ['Evaluation failed: Error: No LID for user', 'NOT_REGISTERED'],
@@ -406,6 +410,102 @@ describe('wwebjs engine calls', () => {
     const err = await rejection(engine.sendText('6281@c.us', 'hi'))
     expect(err.code).toBe('NETWORK_TIMEOUT')
     expect(err.cause).toBe('auth timeout')
+  })
+})
+
+describe('wwebjs engine watching its browser', () => {
+  /** A puppeteer browser as the engine sees it: its process, and `disconnected` when it goes. */
+  const fakeBrowser = () => {
+    const process = Object.assign(new EventEmitter(), {
+      exitCode: null as number | null,
+      signalCode: null as string | null,
+    })
+    const browser = Object.assign(new EventEmitter(), { process: () => process })
+    /** The process ends (a code, or a signal) and puppeteer says the browser disconnected. */
+    const end = (how: { code?: number; signal?: string }) => {
+      browser.emit('disconnected')
+      process.exitCode = how.code ?? null
+      process.signalCode = how.signal ?? null
+      process.emit('exit')
+    }
+    return { browser, end }
+  }
+
+  it('says the connection is lost when the browser dies after the start', async () => {
+    const { create } = setup()
+    const { engine, client, events } = create()
+    const { browser, end } = fakeBrowser()
+    client.pupBrowser = browser
+    await engine.start()
+    end({ signal: 'SIGKILL' })
+    expect(events).toEqual([{ type: 'disconnected', reason: 'BROWSER_CLOSED' }])
+    await engine.stop()
+  })
+
+  it('says so while starting (a QR on show) only when the browser died, not when the library closed it', async () => {
+    const { create } = setup()
+    const { engine, client, events } = create()
+    const init = deferred()
+    client.initializing = () => init.promise
+    const relaunched = fakeBrowser()
+    client.pupBrowser = relaunched.browser
+    const starting = engine.start()
+    client.emit('qr', 'first-qr')
+    // whatsapp-web.js closes its browser to launch another when a stored login fails: exit code 0.
+    relaunched.end({ code: 0 })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(events).toEqual([{ type: 'qr', qr: 'first-qr' }])
+    const killed = fakeBrowser()
+    client.pupBrowser = killed.browser
+    client.emit('qr', 'second-qr')
+    killed.end({ signal: 'SIGKILL' })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(events.at(-1)).toEqual({ type: 'disconnected', reason: 'BROWSER_CLOSED' })
+    init.resolve()
+    await starting
+    await engine.stop()
+  })
+
+  it('says nothing when the browser goes because the engine stops', async () => {
+    const { create } = setup()
+    const { engine, client, events } = create()
+    const { browser, end } = fakeBrowser()
+    client.pupBrowser = browser
+    client.destroying = async () => end({ code: 0 })
+    await engine.start()
+    await engine.stop()
+    expect(events).toEqual([])
+  })
+})
+
+describe('wwebjs engine send timeout', () => {
+  it('answers a send WhatsApp Web never answers with a retryable NETWORK_TIMEOUT after a minute', async () => {
+    vi.useFakeTimers()
+    try {
+      const { create } = setup()
+      const { engine, client } = create()
+      client.sending = () => new Promise(() => {})
+      await engine.start()
+      const sending = rejection(engine.sendText('6281@c.us', 'hi'))
+      await vi.advanceTimersByTimeAsync(59_999)
+      let settled = false
+      void sending.then(() => {
+        settled = true
+      })
+      await vi.advanceTimersByTimeAsync(0)
+      expect(settled).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      const err = await sending
+      expect(err).toMatchObject({ code: 'NETWORK_TIMEOUT', retryable: true })
+      expect(err.message).toMatch(/did not answer the send within 60000 ms/)
+      await engine.stop()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('waits for WhatsApp Web to load at least as long as the longest startTimeoutMs a session takes', () => {
+    expect(DEFAULT_START_TIMEOUT_MS).toBeGreaterThanOrEqual(3_600_000)
   })
 })
 
