@@ -1,5 +1,7 @@
 // The system's Chromium that whatsapp-web.js drives: where it is, the flags it runs with, and making sure it is gone.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { EngineError } from './engine.ts'
 
@@ -114,4 +116,43 @@ export const killChrome = async (pid: number, waitMs = 5_000): Promise<void> => 
   killGroup(pid)
   const deadline = Date.now() + waitMs
   while (groupAlive(pid) && Date.now() < deadline) await delay(50)
+}
+
+/**
+ * Ends a Chromium left running on a profile by a gateway that was killed (`kill -9` ends Node, not the
+ * browser it launched in its own process group). Such a browser keeps the profile's `SingletonLock`,
+ * and every later start on the profile fails with "The browser is already running". The lock names the
+ * browser's pid; it is ended only when that process is a browser of this very profile, since a pid
+ * freed long ago may be anyone's now. Answers the pid it ended, or null.
+ *
+ * @example
+ * await endOrphanBrowser(join(dataDir, 'sessions', 'default', 'session'))
+ */
+export const endOrphanBrowser = async (profileDir: string): Promise<number | null> => {
+  let owner: string
+  try {
+    owner = readlinkSync(join(profileDir, 'SingletonLock'))
+  } catch {
+    return null
+  }
+  const [, host, digits] = /^(.*)-(\d+)$/.exec(owner) ?? []
+  if (host !== hostname() || digits === undefined) return null
+  const pid = Number(digits)
+  let args: string[]
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  } catch {
+    return null
+  }
+  if (!args.includes(`--user-data-dir=${resolve(profileDir)}`)) return null
+  // Puppeteer makes the browser the leader of its own process group: the group goes, children included.
+  await killChrome(pid)
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pid
 }

@@ -2,7 +2,7 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import pkg from 'whatsapp-web.js'
-import { CHROMIUM_FLAGS, killChrome } from './chrome-path.ts'
+import { CHROMIUM_FLAGS, endOrphanBrowser, killChrome } from './chrome-path.ts'
 import {
   EngineError,
   type EngineEvent,
@@ -259,7 +259,9 @@ const createEngine = (
     }
     phase = 'starting'
     detach = relayClientEvents(client, emit)
-    const run = Promise.resolve().then(() => client.initialize())
+    // LocalAuth keeps the browser profile in <authDir>/session; a browser a killed gateway left on it
+    // would refuse this one.
+    const run = endOrphanBrowser(join(authDir, 'session')).then(() => client.initialize())
     initializing = run.then(
       () => {
         initSettled = true
