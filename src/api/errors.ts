@@ -13,6 +13,10 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../errors.ts'
+import { busyCodeOf } from '../eventlog/database.ts'
+
+/** What a caller is asked to wait when the database is busy with another process. */
+const BUSY_RETRY_AFTER_SECONDS = 2
 
 export interface ErrorBody {
   success: false
@@ -57,7 +61,7 @@ const statusOf = (err: KurirError): ContentfulStatusCode => {
 export const toErrorResponse = (
   err: unknown,
   c: Context,
-  log?: { error: (obj: object, msg: string) => void },
+  log?: { error: (obj: object, msg: string) => void; warn?: (obj: object, msg: string) => void },
 ): Response => {
   if (err instanceof KurirError) {
     const status = statusOf(err)
@@ -73,6 +77,19 @@ export const toErrorResponse = (
     const malformed = err.message === 'Malformed JSON in request body'
     const code = malformed ? 'MALFORMED_JSON' : (HTTP_CODES[err.status] ?? 'BAD_REQUEST')
     return c.json(errorBody(code, err.message || code.toLowerCase().replaceAll('_', ' ')), err.status)
+  }
+  const busy = busyCodeOf(err) ?? busyCodeOf((err as { cause?: unknown } | null)?.cause)
+  if (busy !== null) {
+    // Another process (a `kurir` command, a backup) held the database past the busy timeout: nothing
+    // was changed, and the same request may succeed in a moment.
+    log?.warn?.({ reqId: c.get('requestId'), path: c.req.path, code: busy }, 'the database is busy')
+    c.header('Retry-After', String(BUSY_RETRY_AFTER_SECONDS))
+    return c.json(
+      errorBody('DATABASE_BUSY', 'the database is busy with another process; try again shortly', {
+        retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS,
+      }),
+      503,
+    )
   }
   log?.error({ err, reqId: c.get('requestId'), path: c.req.path }, 'request failed')
   return c.json(errorBody('INTERNAL', 'internal error'), 500)

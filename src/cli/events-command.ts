@@ -1,12 +1,12 @@
 // `kurir events export [--stream S] [--after N]`: the log as NDJSON on stdout, in position order.
 // `kurir events archive --older-than-days N [--session S]`: finished jobs out of the live log (retention).
-import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
 import { archiveFinishedJobs } from '../core/retention.ts'
 import { ValidationError } from '../errors.ts'
 import { checkSessionId } from '../runtime/session-manager.ts'
 import type { Io } from './main.ts'
 import { openExisting } from './open-existing.ts'
+import { readOptions } from './options.ts'
 
 const PAGE = 5000
 
@@ -19,10 +19,7 @@ export const eventsCommand = async (args: string[], io: Io): Promise<number> => 
     )
     return 1
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: { stream: { type: 'string' }, after: { type: 'string' } },
-  })
+  const { values } = readOptions(rest, { stream: { type: 'string' }, after: { type: 'string' } })
   if (values.after !== undefined && !/^\d{1,16}$/.test(values.after))
     throw new ValidationError('--after takes a position: a whole number ≥ 0, in decimal digits')
   const after = values.after === undefined ? 0 : Number(values.after)
@@ -44,10 +41,7 @@ export const eventsCommand = async (args: string[], io: Io): Promise<number> => 
 }
 
 const archive = async (args: string[], io: Io): Promise<number> => {
-  const { values } = parseArgs({
-    args,
-    options: { 'older-than-days': { type: 'string' }, session: { type: 'string' } },
-  })
+  const { values } = readOptions(args, { 'older-than-days': { type: 'string' }, session: { type: 'string' } })
   const days = Number(values['older-than-days'])
   if (!/^\d{1,5}$/.test(values['older-than-days'] ?? '') || days < 1) {
     throw new ValidationError('--older-than-days takes a whole number of days, at least 1')

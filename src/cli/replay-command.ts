@@ -1,5 +1,4 @@
 // `kurir replay rebuild | verify | trace <streamId> [--inspect]`.
-import { parseArgs } from 'node:util'
 import { aggregateOf } from '../core/aggregates.ts'
 import { formatTraceLine, traceStream } from '../core/trace.ts'
 import { NotFoundError } from '../errors.ts'
@@ -8,6 +7,7 @@ import { verifyProjections } from '../projections/verify.ts'
 import { openInspector } from './inspector.ts'
 import type { Io } from './main.ts'
 import { openExisting } from './open-existing.ts'
+import { readOptions } from './options.ts'
 
 const USAGE = 'usage: kurir replay rebuild | verify | trace <streamId> [--inspect]'
 
@@ -55,11 +55,7 @@ export const replayCommand = async (args: string[], io: Io): Promise<number> => 
       }
       return 1
     }
-    const { values, positionals } = parseArgs({
-      args: rest,
-      options: { inspect: { type: 'boolean' } },
-      allowPositionals: true,
-    })
+    const { values, positionals } = readOptions(rest, { inspect: { type: 'boolean' } }, { positionals: true })
     const streamId = positionals[0]
     if (!streamId || positionals.length > 1) {
       io.err(USAGE)

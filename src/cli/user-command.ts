@@ -1,6 +1,5 @@
 // `kurir user add | list | remove | passwd`: manages who may sign in to the API.
 import { existsSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { createUserStore, ROLES, type Role, type UserStore } from '../auth/users.ts'
 import { systemClock } from '../clock.ts'
 import { ensureDataDir, loadConfig } from '../config.ts'
@@ -9,6 +8,7 @@ import { openDatabase } from '../eventlog/database.ts'
 import { migrate } from '../eventlog/migrate.ts'
 import { ulidSource } from '../ids.ts'
 import type { Io } from './main.ts'
+import { readOptions } from './options.ts'
 
 const USAGE = `usage: kurir user <command>
 
@@ -26,12 +26,7 @@ const OPTIONS = {
 type Options = { email?: string; password?: string; role?: string }
 
 const parse = (args: string[], allowed: (keyof Options)[]): Options => {
-  let values: Options
-  try {
-    values = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values
-  } catch (err) {
-    throw new ValidationError((err as Error).message)
-  }
+  const values: Options = readOptions(args, OPTIONS).values
   const extra = Object.keys(values).find((k) => !allowed.includes(k as keyof Options))
   if (extra) throw new ValidationError(`--${extra} is not an option of this command`)
   return values

@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SECURITY_HEADERS } from '../../src/api/edge.ts'
-import { jsonOf, openTestApi } from '../support/api.ts'
+import { ADMIN, jsonOf, openTestApi } from '../support/api.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
 const tempDir = useTempDir()
@@ -24,7 +25,32 @@ const expectError = async (res: Response, status: number, code: string) => {
   return body
 }
 
+const LOCK_HOLDER = new URL('../fixtures/lock-holder.ts', import.meta.url).pathname
+
 describe('one error shape', () => {
+  it('answers 503 DATABASE_BUSY with Retry-After while another process holds the database, never a 500', async () => {
+    const api = await open()
+    await api.login()
+    // Another process writes for longer than this gateway waits for the lock (shortened here to 100 ms).
+    api.core.db.pragma('busy_timeout = 100')
+    const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, api.core.db.name, '1500'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const exited = new Promise((resolve) => holder.once('exit', resolve))
+    await new Promise<void>((resolve) => holder.stdout.on('data', () => resolve()))
+    const busy = await api.app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(ADMIN),
+    })
+    const body = await expectError(busy, 503, 'DATABASE_BUSY')
+    expect(busy.headers.get('Retry-After')).toBe('2')
+    expect(body.error.details).toEqual({ retryAfterSeconds: 2 })
+    await exited
+    // Once the other process is done, the same request goes through.
+    expect((await api.login()).token).toEqual(expect.any(String))
+  })
+
   it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
     const api = await open()
     const res = await api.app.request('/api/auth/login', {

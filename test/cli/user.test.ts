@@ -85,6 +85,11 @@ describe('kurir user', () => {
         /--role must be one of admin, sender/,
       ],
       [['--email', 'ops@example.com', '--password', PASSWORD, '--admin'], /^kurir: .*--admin/],
+      // Which of two was meant is not guessed.
+      [
+        ['--email', 'ops@example.com', '--password', PASSWORD, '--email', 'bot@example.com'],
+        /^kurir: --email is given more than once$/,
+      ],
     ]
     for (const [args, message] of cases) {
       const r = await run(dir, 'user', 'add', ...args)
@@ -127,6 +132,10 @@ describe('kurir user', () => {
     })
     const passwd = await run(dir, 'user', 'passwd', '--email', 'ops@example.com', '--password', PASSWORD)
     expect(passwd).toMatchObject({ code: 1, err: 'kurir: no user with the email ops@example.com' })
+    await run(dir, 'user', 'add', '--email', 'a@example.com', '--password', PASSWORD)
+    const two = await run(dir, 'user', 'remove', '--email', 'b@example.com', '--email', 'a@example.com')
+    expect(two).toMatchObject({ code: 1, err: 'kurir: --email is given more than once' })
+    expect((await run(dir, 'user', 'list')).out).toMatch(/^a@example\.com/)
   })
 
   it('says in one line that the database is busy when another process holds it past the busy timeout', async () => {
