@@ -28,7 +28,9 @@ export interface AuthDeps {
   }
   tokens: {
     issue(user: AuthUser): Promise<TokenPair>
-    verifyAccess(token: string): Promise<{ userId: string; email: string; role: Role }>
+    verifyAccess(token: string): Promise<{ userId: string; email: string; role: Role; issuedAt: number }>
+    /** Why a token verified earlier no longer lets its bearer in, or null. */
+    refusalOf(userId: string, issuedAt: number): 'USER_NOT_FOUND' | 'TOKEN_REVOKED' | null
     refresh(refreshToken: string): Promise<TokenPair & { user: AuthUser }>
     logout(refreshToken: string, userId: string): void | Promise<void>
   }
@@ -88,8 +90,11 @@ export interface ApiDeps {
 export interface Access {
   /** When the token stops letting its bearer in: its `exp`, in epoch milliseconds. */
   expiresAt(): number
-  /** Whether the token's user still exists, by the same (cached) lookup as authentication. */
-  userExists(): boolean
+  /**
+   * Why the token no longer lets its bearer in, by the same (cached) lookup as authentication: its user
+   * was removed, or changed password since it was issued. Null while it still does.
+   */
+  refusal(): 'USER_NOT_FOUND' | 'TOKEN_REVOKED' | null
 }
 
 /** Variables set on the request context by the API's middleware. */

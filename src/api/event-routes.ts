@@ -102,7 +102,7 @@ const CATCH_UP_PAGE = 500
  * Why an open stream's token stopped letting it in: the code a request with that token is now refused
  * with (401). The stream's last message is `event: unauthorized` with this code as its data.
  */
-type Refusal = 'TOKEN_EXPIRED' | 'USER_NOT_FOUND'
+type Refusal = 'TOKEN_EXPIRED' | 'USER_NOT_FOUND' | 'TOKEN_REVOKED'
 
 /**
  * @example
@@ -167,7 +167,10 @@ export const eventRoutes = ({
       const expired = () => clock.now() >= expiresAt
       const admitted = (): boolean => {
         if (expired()) refuse('TOKEN_EXPIRED')
-        else if (!access.userExists()) refuse('USER_NOT_FOUND')
+        else {
+          const why = access.refusal()
+          if (why !== null) refuse(why)
+        }
         return refused === null
       }
       let expiry = clock.setTimer(function expire() {

@@ -25,7 +25,7 @@ export const requireAuth =
     c.set('access', {
       // Read only by the routes that ask (event streams); the token's payload was verified just above.
       expiresAt: () => (decode(token).payload.exp ?? 0) * 1000,
-      userExists: () => auth.users.findById(claims.userId) !== null,
+      refusal: () => auth.tokens.refusalOf(claims.userId, claims.issuedAt),
     })
     await next()
   }

@@ -12,6 +12,7 @@ export type TokenRejection =
   | 'TOKEN_INVALID'
   | 'TOKEN_EXPIRED'
   | 'USER_NOT_FOUND'
+  | 'TOKEN_REVOKED'
   | 'REFRESH_TOKEN_INVALID'
   | 'REFRESH_TOKEN_EXPIRED'
   | 'REFRESH_TOKEN_REVOKED'
@@ -45,13 +46,15 @@ export interface AccessClaims {
   userId: string
   email: string
   role: Role
+  /** The token's `iat`, in epoch seconds. */
+  issuedAt: number
 }
 
 export type TokenSubject = Pick<User, 'id' | 'email' | 'role'>
 
 export interface TokenServiceDeps {
   db: Db
-  users: { findById(id: string): User | null }
+  users: { findById(id: string): User | null; tokensValidFrom?(id: string): number }
   secret: string
   clock: Clock
   newId: IdSource
@@ -230,7 +233,22 @@ export const createTokenService = ({
       }
       const user = users.findById(claims.sub)
       if (!user) throw new TokenRejectedError('USER_NOT_FOUND', "the token's user no longer exists")
-      return { userId: user.id, email: user.email, role: user.role }
+      if (claims.iat < (users.tokensValidFrom?.(user.id) ?? 0)) {
+        throw new TokenRejectedError(
+          'TOKEN_REVOKED',
+          "the access token was issued before its user's password changed",
+        )
+      }
+      return { userId: user.id, email: user.email, role: user.role, issuedAt: claims.iat }
+    },
+
+    /**
+     * Why an access token verified earlier no longer lets its bearer in (its user was removed, or changed
+     * password since it was issued), or null; for answers that outlast their request.
+     */
+    refusalOf(userId: string, issuedAt: number): 'USER_NOT_FOUND' | 'TOKEN_REVOKED' | null {
+      if (!users.findById(userId)) return 'USER_NOT_FOUND'
+      return issuedAt < (users.tokensValidFrom?.(userId) ?? 0) ? 'TOKEN_REVOKED' : null
     },
 
     /**

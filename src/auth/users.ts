@@ -102,10 +102,10 @@ export const createUserStore = ({
     'INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)',
   )
   const selectAll = db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, id`)
-  const selectById = db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`)
+  const selectById = db.prepare(`SELECT ${USER_COLUMNS}, tokens_valid_from FROM users WHERE id = ?`)
   const selectByEmail = db.prepare(`SELECT ${USER_COLUMNS}, password_hash FROM users WHERE email = ?`)
   const deleteByEmail = db.prepare('DELETE FROM users WHERE email = ?')
-  const updateHash = db.prepare('UPDATE users SET password_hash = ? WHERE email = ?')
+  const updateHash = db.prepare('UPDATE users SET password_hash = ?, tokens_valid_from = ? WHERE email = ?')
   const revokeTokensOf = db.prepare(
     'UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL',
   )
@@ -113,15 +113,24 @@ export const createUserStore = ({
 
   // findById answers, by id, with when they were read. Ids are never reused, so an absent user is
   // remembered too.
-  const lookups = new Map<string, { user: User | null; readAt: number }>()
-  const lookUp = (id: string): User | null => {
-    const row = selectById.get(id) as UserRow | undefined
-    const user = row ? toUser(row) : null
+  type Lookup = { user: User | null; tokensValidFrom: number; readAt: number }
+  const lookups = new Map<string, Lookup>()
+  const lookUp = (id: string): Lookup => {
+    const row = selectById.get(id) as (UserRow & { tokens_valid_from: number }) | undefined
+    const found = {
+      user: row ? toUser(row) : null,
+      tokensValidFrom: row?.tokens_valid_from ?? 0,
+      readAt: clock.now(),
+    }
     if (lookupMaxAgeMs > 0) {
       if (lookups.size >= LOOKUP_CACHE_SIZE) lookups.clear()
-      lookups.set(id, { user, readAt: clock.now() })
+      lookups.set(id, found)
     }
-    return user
+    return found
+  }
+  const lookupOf = (id: string): Lookup => {
+    const known = lookups.get(id)
+    return known !== undefined && clock.now() - known.readAt < lookupMaxAgeMs ? known : lookUp(id)
   }
 
   const checkRole = (role: string): Role => {
@@ -172,16 +181,22 @@ export const createUserStore = ({
       lookups.delete(row.id)
     },
 
-    /** Sets a new password and revokes every refresh token the user holds (every device signs in again). */
+    /**
+     * Sets a new password and ends every session of the user: its refresh tokens are revoked, and access
+     * tokens issued before the change are refused (every device signs in again).
+     */
     async setPassword(email: string, password: string): Promise<void> {
       const row = requireRow(email)
       const hash = await hashPassword(password, bcryptCost)
       db.transaction(() => {
-        if (updateHash.run(hash, row.email).changes === 0) {
+        // The next whole second: a token's `iat` is in seconds, and one issued in this second may be older.
+        const validFrom = Math.ceil(clock.now() / 1000)
+        if (updateHash.run(hash, validFrom, row.email).changes === 0) {
           throw new NotFoundError(`no user with the email ${row.email}`)
         }
         revokeTokensOf.run(toIso(clock.now()), row.id)
       })()
+      lookups.delete(row.id)
     },
 
     findByEmail(email: string): User | null {
@@ -191,9 +206,15 @@ export const createUserStore = ({
 
     /** The user with this id; from memory when read less than `lookupMaxAgeMs` ago. */
     findById(id: string): User | null {
-      const known = lookups.get(id)
-      if (known !== undefined && clock.now() - known.readAt < lookupMaxAgeMs) return known.user
-      return lookUp(id)
+      return lookupOf(id).user
+    },
+
+    /**
+     * The first second (epoch seconds, compared with a token's `iat`) whose access tokens the user's last
+     * password change still lets in; 0 when it never changed. By the same cached lookup as `findById`.
+     */
+    tokensValidFrom(id: string): number {
+      return lookupOf(id).tokensValidFrom
     },
 
     count(): number {

@@ -128,6 +128,28 @@ describe('GET /api/events/stream ends when its token stops letting it in', () =>
     expect(await messages.next()).toBeNull()
   })
 
+  it('closes at the next heartbeat once `kurir user passwd` has changed its user’s password, and refuses the token', async () => {
+    const { dir, base, clock, token, follow } = await start()
+    const messages = await follow(token)
+
+    const passwd = await runKurir(
+      dir,
+      'user',
+      'passwd',
+      '--email',
+      ADMIN.email,
+      '--password',
+      'another long password',
+    )
+    expect(passwd.code).toBe(0)
+    clock.advance(HEARTBEAT_MS)
+    expect(await messages.next()).toEqual({ event: 'unauthorized', data: 'TOKEN_REVOKED' })
+    expect(await messages.next()).toBeNull()
+    const refused = await fetch(`${base}/api/events`, { headers: { Authorization: `Bearer ${token}` } })
+    expect(refused.status).toBe(401)
+    expect((await refused.json()).error.code).toBe('TOKEN_REVOKED')
+  })
+
   it('keeps a stream with a valid token going, heartbeats and events, up to just before exp', async () => {
     const { gateway, clock, token, follow, expiresAt } = await start()
     const messages = await follow(token)

@@ -69,7 +69,26 @@ describe('access tokens', () => {
       userId: user.id,
       email: 'ops@example.com',
       role: 'sender',
+      issuedAt: now,
     })
+    await core.close()
+  })
+
+  it('issued before a password change are refused with TOKEN_REVOKED; those issued after it pass', async () => {
+    const { core, clock, users, tokens, user } = await setup()
+    clock.advance(300)
+    const before = await tokens.issue(user)
+    clock.advance(400)
+    // In the same second as the token above, after it.
+    await users.setPassword('ops@example.com', 'a new long password')
+    await expect(tokens.verifyAccess(before.token)).rejects.toMatchObject({ code: 'TOKEN_REVOKED' })
+    expect(tokens.refusalOf(user.id, decode(before.token).payload.iat as number)).toBe('TOKEN_REVOKED')
+    clock.advance(300)
+    const after = await tokens.issue(user)
+    expect(await tokens.verifyAccess(after.token)).toMatchObject({ userId: user.id })
+    expect(tokens.refusalOf(user.id, decode(after.token).payload.iat as number)).toBeNull()
+    users.remove('ops@example.com')
+    expect(tokens.refusalOf(user.id, decode(after.token).payload.iat as number)).toBe('USER_NOT_FOUND')
     await core.close()
   })
 

@@ -150,9 +150,9 @@ describe('kurir events export, migrate and bad input', () => {
   it('migrate applies pending migrations once', async () => {
     const dir = tempDir()
     expect((await run(dir, 'migrate')).out).toMatch(
-      /applied 0001_event_log\napplied 0002_projections\napplied 0003_users\napplied 0004_job_lookups\napplied 0005_retention\napplied 0006_waiting_index\napplied 0007_no_type_index\napplied 0008_listed_jobs\napplied 0009_status_by_session\ndatabase migrated to 9/,
+      /applied 0001_event_log\napplied 0002_projections\napplied 0003_users\napplied 0004_job_lookups\napplied 0005_retention\napplied 0006_waiting_index\napplied 0007_no_type_index\napplied 0008_listed_jobs\napplied 0009_status_by_session\napplied 0010_token_cutoff\ndatabase migrated to 10/,
     )
-    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 9)')
+    expect((await run(dir, 'migrate')).out).toBe('database is up to date (migration 10)')
   })
 
   it('refuses a database that is not Kurir’s with a clear message', async () => {
