@@ -147,7 +147,7 @@ describe('GET /api/events/stream ends when its token stops letting it in', () =>
     expect(await messages.next()).toBeNull()
     const refused = await fetch(`${base}/api/events`, { headers: { Authorization: `Bearer ${token}` } })
     expect(refused.status).toBe(401)
-    expect((await refused.json()).error.code).toBe('TOKEN_REVOKED')
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOKEN_REVOKED')
   })
 
   it('keeps a stream with a valid token going, heartbeats and events, up to just before exp', async () => {
