@@ -5,7 +5,7 @@ import { MIN_JWT_SECRET_LENGTH, resolveJwtSecret } from './auth/jwt-secret.ts'
 import { createLoginThrottle } from './auth/login-throttle.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { createUserStore, type UserStore } from './auth/users.ts'
-import type { Clock } from './clock.ts'
+import type { Clock, TimerHandle } from './clock.ts'
 import { type Config, ensureDataDir } from './config.ts'
 import { type Core, openCore } from './core/open-core.ts'
 import { ConfigError, ValidationError } from './errors.ts'
@@ -68,6 +68,9 @@ const listenProblem = (err: NodeJS.ErrnoException, config: Pick<Config, 'host' |
       return err
   }
 }
+
+/** How often refresh tokens past their expiry are removed. */
+export const TOKEN_PRUNE_EVERY_MS = 6 * 3600_000
 
 export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions): Promise<Gateway> => {
   ensureDataDir(config.dataDir)
@@ -139,6 +142,19 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
   await runtime.dispatchers.boot()
   const tokens = createTokenService({ db: core.db, users, secret, clock: core.clock, newId })
   const throttle = createLoginThrottle({ clock: core.clock })
+  // Every sign-in and refresh adds a refresh token; those past their 30 days go, at start and then
+  // every few hours (spent ones stay until then, so that their reuse is still recognised).
+  let pruning: TimerHandle | null = null
+  const pruneTokens = () => {
+    try {
+      const removed = tokens.prune()
+      if (removed > 0) log.info({ removed }, 'expired refresh tokens removed')
+    } catch (err) {
+      log.warn({ err }, 'expired refresh tokens could not be removed; trying again later')
+    }
+    pruning = core.clock.setTimer(pruneTokens, TOKEN_PRUNE_EVERY_MS)
+  }
+  pruneTokens()
   // Ends open event streams when the gateway closes, so that closing does not wait on them.
   const shutdown = new AbortController()
   const app = createApp({
@@ -199,6 +215,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
           const sweep = setInterval(() => http.closeIdleConnections?.(), 50)
           const grace = setTimeout(() => http.closeAllConnections?.(), SHUTDOWN_GRACE_MS)
           await closed
+          pruning?.cancel()
           clearInterval(sweep)
           clearTimeout(grace)
           await runtime.close()

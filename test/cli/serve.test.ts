@@ -6,8 +6,9 @@ import { SECURITY_HEADERS } from '../../src/api/edge.ts'
 import { loadConfig } from '../../src/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { createLogger } from '../../src/logger.ts'
-import { startGateway } from '../../src/main.ts'
+import { startGateway, TOKEN_PRUNE_EVERY_MS } from '../../src/main.ts'
 import { runKurir } from '../support/cli.ts'
+import { createFakeClock } from '../support/fake-clock.ts'
 import { startGatewayProcess, stopGateway } from '../support/gateway-process.ts'
 import { useTempDir } from '../support/temp-dir.ts'
 
@@ -235,6 +236,35 @@ describe('serving', () => {
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.msg.startsWith('JWT_SECRET is shorter'))
     expect(warnings).toMatchObject([{ level: 40, length: 16, minimum: 32 }])
     expect(lines.join('')).not.toContain('short-dev-secret')
+  })
+
+  it('removes refresh tokens past their expiry at start and every few hours, keeping the others', async () => {
+    const clock = createFakeClock()
+    const gateway = await startGateway({
+      config: loadConfig({ DATA_DIR: tempDir(), PORT: '0', WA_ENGINE: 'simulator', BCRYPT_COST: '10' }),
+      log: createLogger('silent'),
+      clock,
+    })
+    try {
+      const user = await gateway.users.add({
+        email: 'a@example.com',
+        password: 'correct horse battery',
+        role: 'admin',
+      })
+      const insert = gateway.core.db.prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at_ms) VALUES (?, 'f', ?, ?)",
+      )
+      insert.run('a'.repeat(64), user.id, clock.now() + TOKEN_PRUNE_EVERY_MS - 1)
+      insert.run('b'.repeat(64), user.id, clock.now() + TOKEN_PRUNE_EVERY_MS + 1)
+      const left = () =>
+        gateway.core.db.prepare('SELECT token_hash FROM refresh_tokens ORDER BY 1').pluck().all()
+      clock.advance(TOKEN_PRUNE_EVERY_MS - 1)
+      expect(left()).toHaveLength(2)
+      clock.advance(1)
+      expect(left()).toEqual(['b'.repeat(64)])
+    } finally {
+      await gateway.close()
+    }
   })
 
   it('refuses to start on invalid configuration, naming the variable', () => {

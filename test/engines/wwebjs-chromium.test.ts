@@ -1,6 +1,6 @@
 // The real whatsapp-web.js on the real Chromium, offline: a start fails with the network's own words and leaves no browser behind.
 import { spawn } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs'
+import { lstatSync, mkdirSync, symlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -68,7 +68,15 @@ describe('wwebjs engine on the real Chromium, without a route to WhatsApp', () =
     const exited = new Promise((resolve) => orphan.once('exit', resolve))
     const lock = join(profile, 'SingletonLock')
     const deadline = Date.now() + 30_000
-    while (!existsSync(lock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    // A dangling symbolic link ("<host>-<pid>"), which existsSync, following it, does not see.
+    const locked = () => {
+      try {
+        return lstatSync(lock).isSymbolicLink()
+      } catch {
+        return false
+      }
+    }
+    while (!locked() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     expect(lstatSync(lock).isSymbolicLink()).toBe(true)
     // The next engine on the session ends it and goes on to fail for the one reason left: no network.
     const engine = createWwebjsEngines({ dataDir, chromePath, startTimeoutMs: 60_000 }).create('default')
