@@ -21,6 +21,14 @@ export interface SendMetrics {
  * metrics.watch({ db, lastPosition: store.lastPosition })
  * const text = await metrics.text()
  */
+/** What the event streams report: how many are open, and how many events they hold for their readers. */
+export interface StreamMetrics {
+  opened(): void
+  closed(): void
+  /** Events taken into (positive) or out of (negative) a stream's buffer. */
+  buffered(delta: number): void
+}
+
 export const createMetrics = () => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'kurir_' })
@@ -126,6 +134,22 @@ export const createMetrics = () => {
     registers: [registry],
   })
 
+  const openStreams = new Gauge({
+    name: 'kurir_event_streams',
+    help: 'Event streams (GET /api/events/stream) open now',
+    registers: [registry],
+  })
+  const bufferedEvents = new Gauge({
+    name: 'kurir_event_stream_buffered_events',
+    help: 'Committed events held for event streams whose readers have not taken them yet',
+    registers: [registry],
+  })
+  const streams: StreamMetrics = {
+    opened: () => openStreams.inc(),
+    closed: () => openStreams.dec(),
+    buffered: (delta) => bufferedEvents.inc(delta),
+  }
+
   const send: SendMetrics = {
     sent(session, attempt, enqueuedAtMs, nowMs) {
       sends.inc({ session, outcome: 'sent' })
@@ -144,6 +168,7 @@ export const createMetrics = () => {
   return {
     registry,
     send,
+    streams,
     /** Where the gauges read from, once the database is open. */
     watch(from: { db: Db; lastPosition: () => number }) {
       source = from

@@ -223,6 +223,7 @@ export const createApp = (deps: ApiDeps) => {
       clock,
       ...(deps.sseHeartbeatMs ? { heartbeatMs: deps.sseHeartbeatMs } : {}),
       ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
+      ...(metrics ? { metrics: metrics.streams } : {}),
     }),
   )
 

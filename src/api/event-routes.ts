@@ -2,9 +2,11 @@
 // resumable with Last-Event-ID). Both read the event log itself.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { streamSSE } from 'hono/streaming'
-import type { Clock } from '../clock.ts'
+import type { Clock, TimerHandle } from '../clock.ts'
+import { ValidationError } from '../errors.ts'
 import type { EventStore, RawEvent } from '../eventlog/event-store.ts'
 import type { StoredEvent } from '../eventlog/types.ts'
+import type { StreamMetrics } from '../metrics.ts'
 import type { ApiEnv } from './deps.ts'
 import { bearer, errors, queryInt } from './schemas.ts'
 
@@ -85,18 +87,42 @@ const streamEvents = createRoute({
 const eventJson = (e: RawEvent): string =>
   `{"position":${e.position},"streamId":${JSON.stringify(e.streamId)},"version":${e.version},"type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata},"createdAt":${JSON.stringify(e.createdAt)}}`
 
-/** A just-committed event, its data and metadata written out as JSON text. */
-const rawOf = (e: StoredEvent): RawEvent => ({
-  position: e.position,
-  streamId: e.streamId,
-  version: e.version,
-  type: e.type,
-  data: JSON.stringify(e.data),
-  metadata: JSON.stringify(e.metadata),
-  createdAt: e.createdAt,
-})
+/**
+ * A just-committed event, its data and metadata written out as JSON text: once per event, however many
+ * streams it goes to.
+ */
+const written = new WeakMap<StoredEvent, RawEvent>()
+const rawOf = (e: StoredEvent): RawEvent => {
+  let raw = written.get(e)
+  if (raw === undefined) {
+    raw = {
+      position: e.position,
+      streamId: e.streamId,
+      version: e.version,
+      type: e.type,
+      data: JSON.stringify(e.data),
+      metadata: JSON.stringify(e.metadata),
+      createdAt: e.createdAt,
+    }
+    written.set(e, raw)
+  }
+  return raw
+}
+
+/** One Server-Sent Events message for an event (its JSON holds no line break). */
+const messageOf = (e: RawEvent): string => `id: ${e.position}\nevent: ${e.type}\ndata: ${eventJson(e)}\n\n`
 
 const CATCH_UP_PAGE = 500
+/**
+ * Events a stream holds for a reader that is slower than the log grows; past this many it lets them go
+ * and catches up from the log itself, so that a reader that stops reading costs bounded memory.
+ */
+export const STREAM_BUFFER_MAX = 2_000
+/**
+ * How long a stream that must end (its token ran out, its user went, the gateway stops) may take to say
+ * so; a reader that stopped reading would otherwise keep it, and its subscription, open for good.
+ */
+export const STREAM_END_GRACE_MS = 5_000
 
 /**
  * Why an open stream's token stopped letting it in: the code a request with that token is now refused
@@ -113,11 +139,16 @@ export const eventRoutes = ({
   clock,
   heartbeatMs = 15_000,
   shutdown,
+  bufferMax = STREAM_BUFFER_MAX,
+  metrics,
 }: {
   store: EventStore
   clock: Clock
   heartbeatMs?: number
   shutdown?: AbortSignal
+  /** Events held for a slow reader before it is caught up from the log instead. */
+  bufferMax?: number
+  metrics?: StreamMetrics
 }) => {
   const app = new OpenAPIHono<ApiEnv>()
 
@@ -143,20 +174,52 @@ export const eventRoutes = ({
     const filter = stream === undefined ? {} : { streamId: stream }
     const access = c.get('access')
     const expiresAt = access.expiresAt()
-    let sent = lastEventId !== undefined ? Number(lastEventId) : (after ?? store.lastPosition())
+    const last = store.lastPosition()
+    let sent = lastEventId !== undefined ? Number(lastEventId) : (after ?? last)
+    if (sent > last) {
+      // Not a position of this log (another database's, one restored from an older copy): waiting for
+      // the log to reach it would send nothing, without a word.
+      throw new ValidationError(
+        `${lastEventId !== undefined ? 'Last-Event-ID' : 'after'} ${sent} is past the end of the log (position ${last})`,
+        { details: { position: sent, lastPosition: last } },
+      )
+    }
+    const outgoing = (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing
     return streamSSE(c, async (sse) => {
       // Subscribe before catching up, so nothing committed in between is missed; positions already
       // sent are skipped.
       const pending: StoredEvent[] = []
+      /** The reader fell behind by more than the buffer holds: what it has not got is read from the log. */
+      let behind = false
       let wake: (() => void) | null = null
       const unsubscribe = store.subscribe((events) => {
-        for (const e of events) if (stream === undefined || e.streamId === stream) pending.push(e)
+        const before = pending.length
+        for (const e of events) {
+          if (stream !== undefined && e.streamId !== stream) continue
+          if (pending.length >= bufferMax) {
+            behind = true
+            pending.length = 0
+            break
+          }
+          if (!behind) pending.push(e)
+        }
+        metrics?.buffered(pending.length - before)
         wake?.()
       })
+      metrics?.opened()
       let open = true
+      let finished = false
+      const cutOff: { timer: TimerHandle | null } = { timer: null }
       const end = () => {
         open = false
         wake?.()
+        // A writer stuck on a reader that does not read never gets to say why it ends: after the
+        // grace, the connection is cut.
+        cutOff.timer ??= clock.setTimer(() => {
+          if (finished) return
+          outgoing?.destroy()
+          sse.abort()
+        }, STREAM_END_GRACE_MS)
       }
       // The stream lasts as long as its token would let a request in; then it ends, saying why.
       let refused: Refusal | null = null
@@ -185,25 +248,41 @@ export const eventRoutes = ({
       sse.onAbort(end)
       if (shutdown?.aborted) end()
       shutdown?.addEventListener('abort', end, { once: true })
-      /** Writes the events not sent yet, in order, while the stream is open and its token lets it in. */
+      /**
+       * Writes the events not sent yet, in order and in one write, while the stream is open and its token
+       * lets it in.
+       */
       const deliver = async (events: readonly RawEvent[]) => {
-        if (!admitted()) return
+        if (!admitted() || !open) return
+        let text = ''
+        let upTo = sent
         for (const e of events) {
-          if (expired()) refuse('TOKEN_EXPIRED')
-          if (!open) return
-          if (e.position <= sent) continue
-          await sse.writeSSE({ id: String(e.position), event: e.type, data: eventJson(e) })
-          sent = e.position
+          if (e.position <= upTo) continue
+          text += messageOf(e)
+          upTo = e.position
         }
+        if (text === '') return
+        await sse.write(text)
+        sent = upTo
       }
-      try {
-        // The catch-up reads the events' stored JSON, as the page route does.
+      /** Reads what was not sent yet from the log (its stored JSON, as the page route does). */
+      const catchUp = async () => {
         for (;;) {
           const page = store.readAllRaw(sent, CATCH_UP_PAGE, filter)
           await deliver(page)
           if (page.length < CATCH_UP_PAGE || !open) break
         }
+      }
+      try {
+        await catchUp()
         while (open) {
+          if (behind) {
+            behind = false
+            metrics?.buffered(-pending.length)
+            pending.length = 0
+            await catchUp()
+            continue
+          }
           if (pending.length === 0) {
             await new Promise<void>((resolve) => {
               wake = resolve
@@ -211,15 +290,22 @@ export const eventRoutes = ({
             wake = null
             continue
           }
-          await deliver(pending.splice(0).map(rawOf))
+          const taken = pending.splice(0)
+          metrics?.buffered(-taken.length)
+          await deliver(taken.map(rawOf))
         }
         // No id: the client's Last-Event-ID stays the last event it was sent.
         if (refused !== null) await sse.writeSSE({ event: 'unauthorized', data: refused })
       } finally {
         open = false
+        finished = true
+        cutOff.timer?.cancel()
+        unsubscribe()
+        metrics?.buffered(-pending.length)
+        pending.length = 0
+        metrics?.closed()
         heartbeat.cancel()
         expiry.cancel()
-        unsubscribe()
         shutdown?.removeEventListener('abort', end)
       }
     })

@@ -1,5 +1,7 @@
+import { connect } from 'node:net'
 import { decode } from 'hono/jwt'
 import { afterEach, describe, expect, it } from 'vitest'
+import { STREAM_BUFFER_MAX, STREAM_END_GRACE_MS } from '../../src/api/event-routes.ts'
 import type { Gateway } from '../../src/main.ts'
 import { ADMIN } from '../support/api.ts'
 import { runKurir } from '../support/cli.ts'
@@ -148,6 +150,87 @@ describe('GET /api/events/stream ends when its token stops letting it in', () =>
     const refused = await fetch(`${base}/api/events`, { headers: { Authorization: `Bearer ${token}` } })
     expect(refused.status).toBe(401)
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOKEN_REVOKED')
+  })
+
+  it('holds a bounded buffer for a reader that stops reading, and cuts it off after its token runs out', async () => {
+    const { gateway, base, clock, token, expiresAt } = await start()
+    const gauge = async (name: string) => {
+      const text = await (await fetch(`${base}/metrics`)).text()
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
+    }
+    // A reader that takes the answer's first bytes, then nothing more.
+    const socket = connect(Number(new URL(base).port), '127.0.0.1')
+    socket.write(
+      `GET /api/events/stream?stream=probe-stall HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    )
+    await new Promise((resolve) => socket.once('data', resolve))
+    socket.pause()
+    expect(await gauge('kurir_event_streams')).toBe(1)
+    // Far more than the socket's buffers take: the stream's writer waits on the reader.
+    const pad = 'x'.repeat(2_000)
+    for (let i = 0; i < 50; i++) {
+      const batch = Array.from({ length: 100 }, () => ({ type: 'Probe', data: { at, pad } }))
+      await gateway.core.store.append('probe-stall', batch, { expectedVersion: 'any' })
+      expect(await gauge('kurir_event_stream_buffered_events')).toBeLessThanOrEqual(STREAM_BUFFER_MAX)
+    }
+    clock.set(expiresAt)
+    clock.advance(STREAM_END_GRACE_MS)
+    // The stream ends on the server, its subscription with it, though its reader never read.
+    for (let i = 0; i < 100 && (await gauge('kurir_event_streams')) !== 0; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(await gauge('kurir_event_streams')).toBe(0)
+    expect(await gauge('kurir_event_stream_buffered_events')).toBe(0)
+    socket.destroy()
+  })
+
+  it('gives a reader that fell behind by more than the buffer every event, once and in order, from the log', async () => {
+    const { gateway, base, token } = await start()
+    const res = await fetch(`${base}/api/events/stream?stream=probe-behind`, {
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    const messages = messagesOf(res)
+    closers.unshift(async () => {
+      await messages.cancel()
+    })
+    // Nothing is read while the log grows by far more than the buffer holds.
+    const pad = 'y'.repeat(8_000)
+    const positions: number[] = []
+    for (let i = 0; i < 40; i++) {
+      const batch = Array.from({ length: 100 }, () => ({ type: 'Probe', data: { at, pad } }))
+      const r = await gateway.core.store.append('probe-behind', batch, { expectedVersion: 'any' })
+      if (r.ok) positions.push(...r.events.map((e) => e.position))
+    }
+    expect(positions).toHaveLength(4_000)
+    const got: number[] = []
+    while (got.length < positions.length) {
+      const m = await messages.nextData()
+      if (m === null) break
+      got.push(Number(m.id))
+    }
+    expect(got).toEqual(positions)
+  })
+
+  it('refuses to resume from a position past the end of the log, which no event of it will reach', async () => {
+    const { gateway, base, token } = await start()
+    const last = gateway.core.store.lastPosition()
+    for (const [query, headers] of [
+      ['', { 'Last-Event-ID': String(last + 1) }],
+      [`?after=${last + 1000}`, {}],
+    ] as const) {
+      const res = await fetch(`${base}/api/events/stream${query}`, {
+        headers: { Authorization: `Bearer ${token}`, ...headers },
+      })
+      expect(res.status).toBe(400)
+      const body = (await res.json()) as { error: { code: string; details: unknown } }
+      expect(body.error.code).toBe('VALIDATION_ERROR')
+      expect(body.error.details).toMatchObject({ lastPosition: last })
+    }
+    const atEnd = await fetch(`${base}/api/events/stream`, {
+      headers: { Authorization: `Bearer ${token}`, 'Last-Event-ID': String(last) },
+    })
+    expect(atEnd.status).toBe(200)
+    await atEnd.body?.cancel()
   })
 
   it('keeps a stream with a valid token going, heartbeats and events, up to just before exp', async () => {
