@@ -80,6 +80,9 @@ const toUser = (row: UserRow): User => ({
 
 const USER_COLUMNS = 'id, email, role, created_at'
 
+/** The work factor a bcrypt hash was made with (`$2b$12$…`: 12). */
+const costOf = (hash: string): number => Number(hash.slice(4, 6))
+
 /**
  * @example
  * const users = createUserStore({ db, clock, newId, bcryptCost: DEFAULT_BCRYPT_COST })
@@ -110,6 +113,7 @@ export const createUserStore = ({
     'UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL',
   )
   const countAll = db.prepare('SELECT count(*) FROM users').pluck()
+  const rehash = db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?')
 
   // findById answers, by id, with when they were read. Ids are never reused, so an absent user is
   // remembered too.
@@ -228,7 +232,14 @@ export const createUserStore = ({
     async authenticate(email: string, password: string): Promise<User | null> {
       const row = selectByEmail.get(email.trim().toLowerCase()) as UserRowWithHash | undefined
       if (!row) return verifyAgainstNothing(password, bcryptCost).then(() => null)
-      return (await verifyPassword(password, row.password_hash)) ? toUser(row) : null
+      if (!(await verifyPassword(password, row.password_hash))) return null
+      // A hash made at another cost (by a `kurir user add` with another BCRYPT_COST, or before the
+      // setting changed) takes another time to check than the stand-in for unknown emails, which would
+      // tell that this email exists: it is made again at the configured cost, while the password is known.
+      if (costOf(row.password_hash) !== bcryptCost) {
+        rehash.run(await hashPassword(password, bcryptCost), row.id, row.password_hash)
+      }
+      return toUser(row)
     },
 
     /**

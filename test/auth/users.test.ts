@@ -121,6 +121,24 @@ describe('user store', () => {
     await core.close()
   })
 
+  it('makes a hash of another cost again at the configured cost on a right password, so logins take one time', async () => {
+    const clock = createFakeClock()
+    const core = openTestCore(tempDir(), { clock })
+    const newId = ulidSource(clock)
+    // Added by a command that ran with another BCRYPT_COST than the gateway's.
+    const elsewhere = createUserStore({ db: core.db, clock, newId, bcryptCost: 11, warmUp: false })
+    await elsewhere.add({ email: 'ops@example.com', password: PASSWORD, role: 'admin' })
+    const hash = () => core.db.prepare('SELECT password_hash FROM users').pluck().get() as string
+    expect(hash()).toMatch(/^\$2b\$11\$/)
+    const users = createUserStore({ db: core.db, clock, newId, bcryptCost: MIN_BCRYPT_COST, warmUp: false })
+    expect(await users.authenticate('ops@example.com', 'not the password')).toBeNull()
+    expect(hash()).toMatch(/^\$2b\$11\$/)
+    expect(await users.authenticate('ops@example.com', PASSWORD)).toMatchObject({ email: 'ops@example.com' })
+    expect(hash()).toMatch(/^\$2b\$10\$/)
+    expect(await users.authenticate('ops@example.com', PASSWORD)).toMatchObject({ email: 'ops@example.com' })
+    await core.close()
+  })
+
   it('changes a password: the old one stops working and every refresh token is revoked', async () => {
     const { users, core } = await setup()
     const user = await users.add({ email: 'ops@example.com', password: PASSWORD, role: 'admin' })
