@@ -58,6 +58,16 @@ const schema = z
       )
       .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
       .optional(),
+    TRUST_PROXY: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.union([z.ipv4(), z.ipv6()])))
+      .optional(),
     BCRYPT_COST: envInt(10, 15, 12),
     SESSION_KEEPALIVE_MS: envInt(1000, 86_400_000, 30_000),
     SIM_LINK_AFTER_MS: envInt(-1, 86_400_000, 1000),
@@ -93,6 +103,8 @@ export interface Config {
   production: boolean
   /** Origins allowed by CORS (CORS_ORIGINS, comma separated); none by default. */
   corsOrigins: string[]
+  /** Proxies whose X-Forwarded-For is believed for the login throttle (TRUST_PROXY); none by default. */
+  trustedProxies: string[]
   bcryptCost: number
   /** Pause between keepalive probes of a ready session (SESSION_KEEPALIVE_MS). */
   keepaliveMs: number
@@ -158,6 +170,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     inspectPort: e.INSPECT_PORT,
     production: e.NODE_ENV === 'production',
     corsOrigins: e.CORS_ORIGINS ?? [],
+    trustedProxies: e.TRUST_PROXY ?? [],
     bcryptCost: e.BCRYPT_COST,
     keepaliveMs: e.SESSION_KEEPALIVE_MS,
     simulator: { linkAfterMs: e.SIM_LINK_AFTER_MS, sendLatencyMs: e.SIM_SEND_LATENCY_MS },

@@ -161,7 +161,7 @@ export const startGateway = async ({ config, log, clock, onQr }: GatewayOptions)
     db: core.db,
     store: core.store,
     clock: core.clock,
-    auth: { users, tokens, throttle },
+    auth: { users, tokens, throttle, trustedProxies: config.trustedProxies },
     commands: core.commands,
     newId,
     dataDir: config.dataDir,

@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { createPasswordCheckLimit } from '../auth/password-check-limit.ts'
 import { UnauthorizedError } from '../errors.ts'
-import { clientAddress } from './client-address.ts'
+import { clientAddress, throttleKeyOf } from './client-address.ts'
 import type { ApiEnv, AuthDeps, AuthUser } from './deps.ts'
 import { requireAuth } from './require-auth.ts'
 import { bearer, errors } from './schemas.ts'
@@ -68,7 +68,7 @@ export const authRoutes = (auth: AuthDeps) => {
   app.openapi(login, async (c) => {
     const { email, password } = c.req.valid('json')
     // Counted before the password is checked, so that attempts made at once all count.
-    const attempt = auth.throttle.begin(email, clientAddress(c))
+    const attempt = auth.throttle.begin(email, throttleKeyOf(clientAddress(c, auth.trustedProxies)))
     let user: AuthUser | null
     try {
       user = await passwordChecks.run(() => auth.users.authenticate(email, password))

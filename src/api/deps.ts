@@ -34,6 +34,8 @@ export interface AuthDeps {
     refresh(refreshToken: string): Promise<TokenPair & { user: AuthUser }>
     logout(refreshToken: string, userId: string): void | Promise<void>
   }
+  /** Proxies whose X-Forwarded-For names the client (TRUST_PROXY); none by default. */
+  trustedProxies?: readonly string[]
   throttle: {
     /** Counts an attempt until it ends; TooManyRequestsError while the email or address may not try. */
     begin(email: string, address: string): { fail(): void; succeed(): void; release(): void }

@@ -11,7 +11,10 @@ import { ADMIN, jsonOf } from './api.ts'
  * const { gateway, base, login } = await listeningGateway(tempDir())
  * closers.push(() => gateway.close())
  */
-export const listeningGateway = async (dir: string, options: { clock?: Clock } = {}) => {
+export const listeningGateway = async (
+  dir: string,
+  options: { clock?: Clock; env?: Record<string, string> } = {},
+) => {
   const gateway = await startGateway({
     config: loadConfig({
       DATA_DIR: dir,
@@ -22,6 +25,7 @@ export const listeningGateway = async (dir: string, options: { clock?: Clock } =
       BCRYPT_COST: '10',
       WA_ENGINE: 'simulator',
       SIM_LINK_AFTER_MS: '-1',
+      ...options.env,
     }),
     log: createLogger('silent'),
     ...(options.clock ? { clock: options.clock } : {}),
