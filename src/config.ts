@@ -7,6 +7,19 @@ import { ConfigError } from './errors.ts'
 import type { LogFormat } from './logger.ts'
 
 /** A whole number written in decimal digits (a leading minus where `min` is negative), within bounds. */
+/** A comma-separated list, each item trimmed and checked; blank items are dropped. */
+const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item))
+    .optional()
+
 const envInt = (min: number, max: number, fallback: number) =>
   z
     .string()
@@ -48,26 +61,8 @@ const schema = z
     INSPECT: z.enum(['0', '1', '']).optional(),
     INSPECT_PORT: envInt(1, 65535, 8080),
     NODE_ENV: z.string().optional(),
-    CORS_ORIGINS: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((o) => o.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.url({ protocol: /^https?$/ }).or(z.literal('*'))))
-      .optional(),
-    TRUST_PROXY: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((a) => a.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.union([z.ipv4(), z.ipv6()])))
-      .optional(),
+    CORS_ORIGINS: commaList(z.url({ protocol: /^https?$/ }).or(z.literal('*'))),
+    TRUST_PROXY: commaList(z.union([z.ipv4(), z.ipv6()])),
     BCRYPT_COST: envInt(10, 15, 12),
     SESSION_KEEPALIVE_MS: envInt(1000, 86_400_000, 30_000),
     SIM_LINK_AFTER_MS: envInt(-1, 86_400_000, 1000),

@@ -61,7 +61,22 @@ const open = async (options: Parameters<typeof openTestApi>[1] = {}, dir = tempD
     })
     expect(res.status).toBe(200)
   }
-  return { api, dir, post, get, send, job, sent, ready, unpaced }
+  /** Moves the clock on, lets what falls due happen, and answers the bodies sent so far. */
+  const after = async (ms: number) => {
+    api.clock.advance(ms)
+    await api.settle()
+    return sent().map((m) => m.body)
+  }
+  /** The same data folder in a new process, its clock where this one's stands, sessions brought back. */
+  const restarted = async () => {
+    await api.close()
+    closers.splice(closers.indexOf(api.close), 1)
+    const next = await open({ clockStartMs: api.clock.now() }, dir)
+    await next.api.sessions.boot()
+    await next.api.settle()
+    return next
+  }
+  return { api, dir, post, get, send, job, sent, ready, unpaced, after, restarted }
 }
 
 describe('send-message through the simulator', () => {
@@ -650,14 +665,9 @@ describe('the queue', () => {
     await t.send({ number: '081234567890', message: 'a1', priority: 'high' })
     await t.send({ number: '081234567890', message: 'a2', priority: 'high' })
     await t.send({ number: '081234567891', message: 'b1', priority: 'low' })
-    await t.api.settle()
-    expect(t.sent().map((s) => s.body)).toEqual(['a1', 'b1'])
-    t.api.clock.advance(4_999)
-    await t.api.settle()
-    expect(t.sent()).toHaveLength(2)
-    t.api.clock.advance(1)
-    await t.api.settle()
-    expect(t.sent().map((s) => s.body)).toEqual(['a1', 'b1', 'a2'])
+    expect(await t.after(0)).toEqual(['a1', 'b1'])
+    expect(await t.after(4_999)).toHaveLength(2)
+    expect(await t.after(1)).toEqual(['a1', 'b1', 'a2'])
   })
 
   it('remembers the last minute of sends across a restart: no burst past maxPerMinute', async () => {
@@ -666,22 +676,12 @@ describe('the queue', () => {
     await t.post('/api/whatsapp/queue/config', { maxPerMinute: 2, sameChatGapMs: 0, paceSpreadMs: 0 })
     for (let i = 0; i < 4; i++) await t.send({ number: `08123456780${i}`, message: `m${i}` })
     await t.api.settle()
-    expect(t.sent()).toHaveLength(2)
-    t.api.clock.advance(20_000)
-    await t.api.close()
-    closers.pop()
-    // The next process's clock starts where the first one's stood.
-    const again = await open({ clockStartMs: t.api.clock.now() }, t.dir)
-    await again.api.sessions.boot()
-    await again.api.settle()
+    expect(await t.after(20_000)).toEqual(['m0', 'm1'])
+    const again = await t.restarted()
     expect(again.api.sessions.get('default').state()).toBe('ready')
     expect(again.sent()).toHaveLength(2)
-    again.api.clock.advance(39_999)
-    await again.api.settle()
-    expect(again.sent()).toHaveLength(2)
-    again.api.clock.advance(1)
-    await again.api.settle()
-    expect(again.sent().map((m) => m.body)).toEqual(['m0', 'm1', 'm2', 'm3'])
+    expect(await again.after(39_999)).toHaveLength(2)
+    expect(await again.after(1)).toEqual(['m0', 'm1', 'm2', 'm3'])
   })
 
   it('remembers when a chat was last sent to across a restart: its gap holds', async () => {
@@ -689,23 +689,13 @@ describe('the queue', () => {
     await t.ready()
     await t.post('/api/whatsapp/queue/config', { maxPerMinute: 0, sameChatGapMs: 90_000, paceSpreadMs: 0 })
     await t.send({ number: '081234567890', message: 'a1' })
-    await t.api.settle()
-    t.api.clock.advance(70_000)
-    await t.api.close()
-    closers.pop()
-    const again = await open({ clockStartMs: t.api.clock.now() }, t.dir)
-    await again.api.sessions.boot()
-    await again.api.settle()
+    expect(await t.after(70_000)).toEqual(['a1'])
+    const again = await t.restarted()
     await again.send({ number: '081234567890', message: 'a2' })
     await again.send({ number: '081234567891', message: 'b1' })
-    await again.api.settle()
-    expect(again.sent().map((m) => m.body)).toEqual(['a1', 'b1'])
-    again.api.clock.advance(19_999)
-    await again.api.settle()
-    expect(again.sent()).toHaveLength(2)
-    again.api.clock.advance(1)
-    await again.api.settle()
-    expect(again.sent().map((m) => m.body)).toEqual(['a1', 'b1', 'a2'])
+    expect(await again.after(0)).toEqual(['a1', 'b1'])
+    expect(await again.after(19_999)).toHaveLength(2)
+    expect(await again.after(1)).toEqual(['a1', 'b1', 'a2'])
   })
 
   it('looks again sooner when a setting shortens the wait it armed', async () => {
@@ -722,12 +712,8 @@ describe('the queue', () => {
     await t.api.settle()
     expect(t.sent()).toHaveLength(1)
     await t.post('/api/whatsapp/queue/config', { sendIntervalMs: 10_000 })
-    t.api.clock.advance(9_999)
-    await t.api.settle()
-    expect(t.sent()).toHaveLength(1)
-    t.api.clock.advance(1)
-    await t.api.settle()
-    expect(t.sent().map((m) => m.body)).toEqual(['m1', 'm2'])
+    expect(await t.after(9_999)).toHaveLength(1)
+    expect(await t.after(1)).toEqual(['m1', 'm2'])
   })
 
   it('sends to other chats while many messages to one chat wait out its gap', async () => {
