@@ -152,6 +152,9 @@ export const createTokenService = ({
   )
   const deleteExpired = db.prepare('DELETE FROM refresh_tokens WHERE expires_at_ms < ?')
 
+  /** Whether a token issued at `iat` (epoch seconds) predates its user's last password change. */
+  const revoked = (userId: string, iat: number) => iat < (users.tokensValidFrom?.(userId) ?? 0)
+
   const newRefreshToken = (userId: string, familyId: string): string => {
     const token = REFRESH_PREFIX + randomBytes(32).toString('base64url')
     const now = clock.now()
@@ -233,7 +236,7 @@ export const createTokenService = ({
       }
       const user = users.findById(claims.sub)
       if (!user) throw new TokenRejectedError('USER_NOT_FOUND', "the token's user no longer exists")
-      if (claims.iat < (users.tokensValidFrom?.(user.id) ?? 0)) {
+      if (revoked(user.id, claims.iat)) {
         throw new TokenRejectedError(
           'TOKEN_REVOKED',
           "the access token was issued before its user's password changed",
@@ -248,7 +251,7 @@ export const createTokenService = ({
      */
     refusalOf(userId: string, issuedAt: number): 'USER_NOT_FOUND' | 'TOKEN_REVOKED' | null {
       if (!users.findById(userId)) return 'USER_NOT_FOUND'
-      return issuedAt < (users.tokensValidFrom?.(userId) ?? 0) ? 'TOKEN_REVOKED' : null
+      return revoked(userId, issuedAt) ? 'TOKEN_REVOKED' : null
     },
 
     /**

@@ -92,15 +92,22 @@ const settleWithin = (promise: Promise<unknown>, ms: number): Promise<void> =>
 /** Whether a browser process died rather than closed: waits (bounded) for it to exit, then reads how. */
 const exitOf = async (browser: BrowserProcess): Promise<boolean> => {
   if (browser.exitCode == null && browser.signalCode == null) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, EXIT_WAIT_MS)
-      browser.once?.('exit', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    await settleWithin(new Promise<void>((resolve) => browser.once?.('exit', resolve)), EXIT_WAIT_MS)
   }
   return browser.signalCode != null || (browser.exitCode != null && browser.exitCode !== 0)
+}
+
+/** `promise`, or `failure()` thrown if it has not settled within `ms`. */
+const within = async <T>(promise: Promise<T>, ms: number, failure: () => Error): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(failure()), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 const waitWhile = async (condition: () => boolean, ms: number): Promise<void> => {
@@ -270,22 +277,17 @@ const createEngine = (
         initSettled = true
       },
     )
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`WhatsApp Web did not load within ${startTimeoutMs} ms`)),
-        startTimeoutMs,
-      )
-    })
     try {
-      await Promise.race([run, timeout])
+      await within(
+        run,
+        startTimeoutMs,
+        () => new Error(`WhatsApp Web did not load within ${startTimeoutMs} ms`),
+      )
     } catch (err) {
       const stoppedMeanwhile = isStopped()
       await stop()
       const reason = stoppedMeanwhile ? 'the engine was stopped while starting' : messageOf(err)
       throw new EngineError('START_FAILED', `could not start WhatsApp Web: ${reason}`, { cause: err })
-    } finally {
-      clearTimeout(timer)
     }
     notePid()
     if (isStopped()) {
@@ -296,19 +298,6 @@ const createEngine = (
       )
     }
     phase = 'started'
-  }
-
-  /** A send WhatsApp Web never answers would hold its slot for good: after the bound it is a timeout. */
-  const unansweredAfter = (ms: number) => {
-    let timer: NodeJS.Timeout | undefined
-    const promise = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new EngineError('NETWORK_TIMEOUT', `WhatsApp Web did not answer the send within ${ms} ms`)),
-        ms,
-      )
-    })
-    return { promise, cancel: () => clearTimeout(timer) }
   }
 
   const logout = async (): Promise<void> => {
@@ -326,11 +315,16 @@ const createEngine = (
   const sendText = (chatId: string, body: string): Promise<SentMessage> =>
     call(async () => {
       // sendSeen: an API send must not mark the recipient's chat as read on the linked phone.
-      const unanswered = unansweredAfter(sendTimeoutMs)
-      const message = await Promise.race([
+      // A send WhatsApp Web never answers would hold its slot for good: after the bound it is a timeout.
+      const message = await within(
         client.sendMessage(chatId, body, { sendSeen: false }),
-        unanswered.promise,
-      ]).finally(unanswered.cancel)
+        sendTimeoutMs,
+        () =>
+          new EngineError(
+            'NETWORK_TIMEOUT',
+            `WhatsApp Web did not answer the send within ${sendTimeoutMs} ms`,
+          ),
+      )
       const messageId = message?.id?._serialized
       if (typeof messageId !== 'string') throw new Error(`WhatsApp Web returned no message for ${chatId}`)
       return { messageId }
